@@ -1,0 +1,69 @@
+//! Local connection: commands run on the controller (`connection: local`).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::AsyncWriteExt;
+
+use super::{Connection, ConnError, ExecOut};
+
+pub struct Local {
+    user: Option<String>,
+}
+
+impl Default for Local {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Local {
+    pub fn new() -> Local {
+        let user = std::env::var("USER").ok().or_else(|| {
+            std::process::Command::new("id")
+                .arg("-un")
+                .output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        });
+        Local { user }
+    }
+}
+
+#[async_trait]
+impl Connection for Local {
+    async fn exec_raw(&self, cmdline: &str, stdin: Option<&[u8]>, timeout: Option<Duration>) -> Result<ExecOut, ConnError> {
+        let mut cmd = tokio::process::Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(cmdline)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| ConnError::Other(format!("cannot run /bin/sh: {e}")))?;
+        if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            let data = data.to_vec();
+            // Write in a task so a command that does not read stdin cannot block us.
+            tokio::spawn(async move {
+                let _ = pipe.write_all(&data).await;
+                let _ = pipe.shutdown().await;
+            });
+        }
+        let fut = child.wait_with_output();
+        let out = match timeout {
+            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| ConnError::Timeout(t))?,
+            None => fut.await,
+        }
+        .map_err(|e| ConnError::Other(e.to_string()))?;
+        Ok(ExecOut {
+            rc: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    fn remote_user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+}

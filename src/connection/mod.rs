@@ -1,0 +1,162 @@
+//! Connections: how commands reach a host. Modules only see this trait, so
+//! local and SSH transports are interchangeable.
+
+pub mod local;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecOut {
+    pub rc: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl ExecOut {
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Privilege escalation settings for one command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Become {
+    pub method: String,
+    pub user: String,
+    pub password: Option<String>,
+    pub flags: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    /// The host cannot be reached (or the connection died): `unreachable`.
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("command timed out after {0:?}")]
+    Timeout(Duration),
+    /// Escalation failed (wrong or missing password).
+    #[error("{0}")]
+    Become(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Marker printed before the command when `sudo` accepted us; lets the prompt be told apart.
+const BECOME_OK: &str = "FERRY-BECOME-OK";
+
+#[async_trait]
+pub trait Connection: Send + Sync {
+    /// Runs a shell command line (already quoted) on the host through `sh -c`.
+    async fn exec_raw(&self, cmdline: &str, stdin: Option<&[u8]>, timeout: Option<Duration>) -> Result<ExecOut, ConnError>;
+
+    /// The user commands run as when not escalated (None: unknown).
+    fn remote_user(&self) -> Option<&str> {
+        None
+    }
+
+    async fn close(&self) {}
+
+    /// Runs a POSIX `sh` script, escalated when `become` is given. The password,
+    /// if any, goes through stdin, never into an argument.
+    async fn exec(&self, script: &str, stdin: Option<&[u8]>, escalate: Option<&Become>, timeout: Option<Duration>) -> Result<ExecOut, ConnError> {
+        let Some(b) = escalate.filter(|b| Some(b.user.as_str()) != self.remote_user()) else {
+            return self.exec_raw(&format!("sh -c {}", quote(script)), stdin, timeout).await;
+        };
+        let (cmd, input) = wrap_become(script, b, stdin);
+        let mut out = self.exec_raw(&cmd, input.as_deref(), timeout).await?;
+        strip_become_marker(&mut out, b)?;
+        Ok(out)
+    }
+}
+
+/// Builds the escalated command line and stdin.
+pub fn wrap_become(script: &str, b: &Become, stdin: Option<&[u8]>) -> (String, Option<Vec<u8>>) {
+    let inner = format!("echo {BECOME_OK}; exec sh -c {}", quote(script));
+    let mut input: Vec<u8> = Vec::new();
+    let cmd = match b.method.as_str() {
+        "su" => {
+            if let Some(pw) = &b.password {
+                input.extend_from_slice(pw.as_bytes());
+                input.push(b'\n');
+            }
+            format!("su {} -s /bin/sh -c {}", quote(&b.user), quote(&inner))
+        }
+        _ => {
+            let flags = if b.flags.is_empty() { "-H -S -n".to_string() } else { b.flags.clone() };
+            match &b.password {
+                Some(pw) => {
+                    input.extend_from_slice(pw.as_bytes());
+                    input.push(b'\n');
+                    let flags = flags.replace("-n", "").split_whitespace().collect::<Vec<_>>().join(" ");
+                    format!("sudo {flags} -p '[sudo via ferry] password: ' -u {} sh -c {}", quote(&b.user), quote(&inner))
+                }
+                None => format!("sudo {flags} -u {} sh -c {}", quote(&b.user), quote(&inner)),
+            }
+        }
+    };
+    if let Some(s) = stdin {
+        input.extend_from_slice(s);
+    }
+    (cmd, if input.is_empty() { None } else { Some(input) })
+}
+
+fn strip_become_marker(out: &mut ExecOut, b: &Become) -> Result<(), ConnError> {
+    let marker = format!("{BECOME_OK}\n");
+    if out.stdout.starts_with(marker.as_bytes()) {
+        out.stdout.drain(..marker.len());
+        // sudo's prompt goes to stderr before the marker: drop it.
+        let err = out.stderr_str();
+        if let Some(rest) = err.strip_prefix("[sudo via ferry] password: ") {
+            out.stderr = rest.as_bytes().to_vec();
+        }
+        return Ok(());
+    }
+    let err = out.stderr_str();
+    let msg = if err.contains("a password is required") || err.contains("a terminal is required") {
+        format!("{} needs a password for this user: set ansible_become_password or use --ask-become-pass", b.method)
+    } else if err.contains("incorrect password") || err.contains("Sorry, try again") || err.contains("Authentication failure") {
+        format!("incorrect {} password", b.method)
+    } else if err.contains("not in the sudoers") || err.contains("is not allowed to") {
+        format!("the user may not run {}: {}", b.method, err.trim())
+    } else if err.contains("not found") && err.contains(&b.method) {
+        format!("{} is not installed on the host", b.method)
+    } else {
+        format!("privilege escalation with {} failed (rc={}): {}", b.method, out.rc, err.trim())
+    };
+    Err(ConnError::Become(msg))
+}
+
+/// POSIX shell quoting: the one place where arguments become shell words.
+pub fn quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b)) {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\"'\"'"))
+}
+
+/// Quotes an argv into a command line.
+pub fn join_argv<S: AsRef<str>>(argv: &[S]) -> String {
+    argv.iter().map(|a| quote(a.as_ref())).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_round_trips_through_sh() {
+        for s in ["plain", "a b", "it's", "$(rm -rf /)", "a\nb", "\"q\"", "", "*", "\\"] {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", quote(s)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), s);
+        }
+    }
+}
