@@ -7,3 +7,7 @@ pub mod connection;
 pub mod modules;
 pub mod playbook;
 pub mod template;
+pub mod engine;
+pub mod report;
+pub mod cli;
+pub mod doc;

@@ -3,6 +3,17 @@
 
 pub mod local;
 
+/// Opens a remote connection of the given kind (`ssh`) for a host.
+pub async fn open(
+    kind: &str,
+    host: &str,
+    _vars: &crate::template::Scope,
+    _templar: &crate::template::Templar,
+    _cfg: &crate::engine::RunConfig,
+) -> Result<std::sync::Arc<dyn Connection>, String> {
+    Err(format!("connection type '{kind}' to {host} is not available yet"))
+}
+
 use std::time::Duration;
 
 use async_trait::async_trait;

@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 use crate::connection::{Become, ConnError, Connection, ExecOut};
 use crate::template::{Scope, Templar};
 
-pub use spec::{Args, Kind, ModuleSpec, Param};
+pub use spec::{to_bool, Args, Kind, ModuleSpec, Param};
 
 /// Every module ferry has. Adding a module: a file above and a line here.
 pub fn all() -> &'static [&'static dyn Module] {

@@ -149,6 +149,14 @@ impl ModuleSpec {
                 }
             }
         }
+        // Exclusions apply to what the user gave, before defaults fill in.
+        let given = |k: &str| out.get(k).map(|v| !v.is_null()).unwrap_or(false);
+        for group in self.mutually_exclusive {
+            let set: Vec<&str> = group.iter().copied().filter(|k| given(k)).collect();
+            if set.len() > 1 {
+                return Err(format!("parameters are mutually exclusive: {}", set.join("|")));
+            }
+        }
         for p in self.params {
             let missing = out.get(p.name).map(Value::is_null).unwrap_or(true);
             if missing {
@@ -170,12 +178,6 @@ impl ModuleSpec {
             }
         }
         let given = |k: &str| out.get(k).map(|v| !v.is_null()).unwrap_or(false);
-        for group in self.mutually_exclusive {
-            let set: Vec<&str> = group.iter().copied().filter(|k| given(k)).collect();
-            if set.len() > 1 {
-                return Err(format!("parameters are mutually exclusive: {}", set.join("|")));
-            }
-        }
         for group in self.required_one_of {
             if !group.iter().any(|k| given(k)) {
                 return Err(format!("one of the following is required: {}", group.join(", ")));

@@ -11,11 +11,11 @@ use crate::error::{Error, Location, Result};
 use crate::yaml::{self, Kind, Node};
 
 /// Settings the loader needs: where roles live.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct LoadCtx {
     pub roles_path: Vec<PathBuf>,
     /// Handlers of roles pulled in by `import_role`, collected for the play.
-    pub extra_handlers: std::cell::RefCell<Vec<Task>>,
+    pub extra_handlers: std::sync::Mutex<Vec<Task>>,
 }
 
 const MAX_IMPORT_DEPTH: usize = 64;
@@ -134,19 +134,23 @@ fn load_play(node: &Node, file: &Path, base_dir: &Path, ctx: &LoadCtx) -> Result
     play.tasks = section("tasks")?;
     play.post_tasks = section("post_tasks")?;
     play.handlers = section("handlers")?;
-    play.handlers.extend(ctx.extra_handlers.borrow_mut().drain(..));
+    play.handlers.extend(ctx.extra_handlers.lock().expect("handlers").drain(..));
     if let Some(roles) = node.get("roles").filter(|n| !n.is_null()) {
         let items = roles
             .as_seq()
             .ok_or_else(|| perr(file, roles, "roles must be a list"))?;
         let mut seen = Vec::new();
+        let mut role_handlers = Vec::new();
         for r in items {
             let req = RoleRequest::from_node(r, file)?;
             let loaded = role::load(&req, base_dir, ctx, &mut seen, 0)?;
             play.role_tasks.extend(loaded.tasks);
-            play.handlers.extend(loaded.handlers);
+            role_handlers.extend(loaded.handlers);
             play.roles.extend(loaded.roles);
         }
+        // Ansible lists the roles' handlers before the play's own.
+        role_handlers.append(&mut play.handlers);
+        play.handlers = role_handlers;
     }
     // Play keywords flow into every task.
     for t in play
@@ -509,7 +513,7 @@ fn load_task(
                 inherit_deep(t, &task.kw);
             }
             // Handlers of statically imported roles join the play's handlers.
-            ctx.extra_handlers.borrow_mut().extend(loaded.handlers);
+            ctx.extra_handlers.lock().expect("handlers").extend(loaded.handlers);
             Ok(tasks)
         }
         "include_role" => {

@@ -15,7 +15,7 @@ use crate::error::Location;
 
 pub use args::parse_kv;
 pub use load::{load_playbook, load_task_file, LoadCtx};
-pub use role::Role;
+pub use role::{load as load_role, Role, RoleRequest};
 
 #[derive(Debug, Clone, Default)]
 pub struct Playbook {

@@ -118,6 +118,11 @@ impl Templar {
         if let Some(expr) = single_expression(s) {
             let compiled = self.env.compile_expression(expr).map_err(|e| describe(&e, s, scope))?;
             let out = compiled.eval(ctx).map_err(|e| describe(&e, s, scope))?;
+            if out.is_undefined() {
+                // Strict like Ansible: a bare undefined result is an error.
+                let e = minijinja::Error::new(ErrorKind::UndefinedError, "undefined value");
+                return Err(describe(&e, s, scope));
+            }
             return Ok(to_json(&out));
         }
         let tmpl = self
@@ -153,6 +158,10 @@ impl Templar {
                 let v = compiled
                     .eval(scope.context(self, 1))
                     .map_err(|e| describe(&e, s, scope))?;
+                if v.is_undefined() {
+                    let e = minijinja::Error::new(ErrorKind::UndefinedError, "undefined value");
+                    return Err(describe(&e, s, scope));
+                }
                 Ok(truthy(&v))
             }
             other => Ok(!is_empty_json(other)),
@@ -162,10 +171,12 @@ impl Templar {
     /// Evaluates a bare expression (`loop: x` strings are templates, not this).
     pub fn eval_expr(&self, expr: &str, scope: &Scope) -> Result<Value, String> {
         let compiled = self.env.compile_expression(expr).map_err(|e| describe(&e, expr, scope))?;
-        compiled
-            .eval(scope.context(self, 1))
-            .map(|v| to_json(&v))
-            .map_err(|e| describe(&e, expr, scope))
+        let v = compiled.eval(scope.context(self, 1)).map_err(|e| describe(&e, expr, scope))?;
+        if v.is_undefined() {
+            let e = minijinja::Error::new(ErrorKind::UndefinedError, "undefined value");
+            return Err(describe(&e, expr, scope));
+        }
+        Ok(to_json(&v))
     }
 }
 
@@ -199,14 +210,22 @@ pub fn has_template(s: &str) -> bool {
 
 /// `"{{ expr }}"` with nothing around it → `expr`.
 fn single_expression(s: &str) -> Option<&str> {
-    let t = s.trim();
-    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    // Exactly one expression: surrounding text (even a newline) makes it a string.
+    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
     if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
         return None;
     }
     // Reject `{{ a }} and {{ b }}` shapes (handled above) and whitespace-control dashes.
     let inner = inner.trim_start_matches('-').trim_end_matches('-');
     Some(inner.trim())
+}
+
+/// A value as Python prints it (loop item labels).
+pub fn pyrepr_json(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => pyrepr::repr(&JValue::from(minijinja::value::Serde(other))),
+    }
 }
 
 /// minijinja value → runtime value.

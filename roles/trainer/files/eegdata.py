@@ -32,7 +32,8 @@ def read(path):
     import pandas as pd
 
     if not os.path.isfile(path):
-        raise DataError(f"{path}: file not found")
+        where = "" if os.path.isabs(path) else f" (relative to {os.getcwd()})"
+        raise DataError(f"{path}: file not found{where}")
     try:
         df = pd.read_csv(path)
     except (OSError, ValueError) as exc:

@@ -78,7 +78,9 @@ def main():
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     # Worker processes do not inherit the filter on every scikit-learn version;
     # they do inherit the environment (the message can hold no ':').
-    os.environ["PYTHONWARNINGS"] = "ignore:Stochastic Optimizer:UserWarning"
+    quiet = "ignore:Stochastic Optimizer:UserWarning"
+    os.environ["PYTHONWARNINGS"] = ",".join(
+        w for w in (os.environ.get("PYTHONWARNINGS"), quiet) if w)
     start = time.monotonic()
     best = None  # (cv score, params)
     slowest_candidate = 0.0  # wall seconds of the slowest candidate so far

@@ -1,0 +1,286 @@
+//! One play: hosts, batches (`serial`), fact gathering, sections and handlers.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value};
+
+use super::task::{run_tasks, Section};
+use super::Run;
+use crate::error::{Error, Result};
+use crate::inventory::pattern;
+use crate::playbook::{Action, Play, Task};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum PlayEnd {
+    Continue,
+    Abort,
+}
+
+/// What tasks of one play share.
+pub struct PlayCtx<'a> {
+    pub play: &'a Play,
+    pub play_vars: Arc<Map<String, Value>>,
+    pub role_defaults: Arc<Map<String, Value>>,
+    pub role_vars: Arc<Map<String, Value>>,
+    /// `vars_files`, per host (their names may use host variables).
+    pub vars_files: Mutex<std::collections::HashMap<String, Arc<Map<String, Value>>>>,
+    pub handlers: Mutex<Vec<Task>>,
+    pub playbook_dir: String,
+    pub end_play: AtomicBool,
+}
+
+pub async fn run_play(run: &Arc<Run>, play: &Play, book: &Path) -> Result<PlayEnd> {
+    let mut hosts = pattern::select(&run.inv, &play.hosts)?;
+    if let Some(limit) = &run.cfg.limit {
+        let allowed = limit_hosts(run, limit)?;
+        hosts.retain(|h| allowed.contains(h));
+    }
+    // Hosts that failed or were unreachable in an earlier play sit out.
+    hosts.retain(|h| {
+        let st = run.host_state(h);
+        !st.failed && !st.unreachable
+    });
+    if play.order.as_deref() == Some("reverse_inventory") {
+        hosts.reverse();
+    } else if play.order.as_deref() == Some("sorted") {
+        hosts.sort();
+    } else if play.order.as_deref() == Some("reverse_sorted") {
+        hosts.sort();
+        hosts.reverse();
+    }
+    run.reporter.lock().expect("reporter").play_start(&play.name);
+    if hosts.is_empty() {
+        run.reporter.lock().expect("reporter").note("skipping: no hosts matched");
+        return Ok(PlayEnd::Continue);
+    }
+    let playbook_dir = book
+        .parent()
+        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .and_then(|p| p.canonicalize().ok())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| ".".into());
+    let mut defaults = Map::new();
+    let mut rvars = Map::new();
+    for r in &play.roles {
+        defaults.extend(r.defaults.as_ref().clone());
+        rvars.extend(r.vars.as_ref().clone());
+    }
+    let pc = PlayCtx {
+        play,
+        play_vars: Arc::new(play.kw.vars.clone()),
+        role_defaults: Arc::new(defaults),
+        role_vars: Arc::new(rvars),
+        vars_files: Mutex::new(Default::default()),
+        handlers: Mutex::new(play.handlers.clone()),
+        playbook_dir: playbook_dir.clone(),
+        end_play: AtomicBool::new(false),
+    };
+    for h in &hosts {
+        run.update_host(h, |s| {
+            s.ended = false;
+            s.notified.clear();
+        });
+    }
+    let batches = batches(&hosts, play.serial.as_ref());
+    let mut magic = Map::new();
+    magic.insert("playbook_dir".into(), Value::String(playbook_dir));
+    magic.insert("ansible_play_name".into(), Value::String(play.name.clone()));
+    magic.insert("ansible_play_hosts_all".into(), Value::from(hosts.clone()));
+    magic.insert("groups".into(), Value::Object(run.inv.groups_map()));
+    magic.insert("omit".into(), Value::String(crate::template::OMIT.into()));
+    for batch in batches {
+        {
+            let mut m = magic.clone();
+            m.insert("ansible_play_batch".into(), Value::from(batch.clone()));
+            m.insert("ansible_play_hosts".into(), Value::from(batch.clone()));
+            *run.play_magic.lock().expect("magic") = m;
+        }
+        let gather = match &play.gather_facts {
+            Some(v) => crate::modules::to_bool(v).unwrap_or(true),
+            None => true,
+        };
+        if gather {
+            let task = gather_task(play);
+            run_tasks(run, &pc, std::slice::from_ref(&task), &batch, Section::Normal).await?;
+        }
+        for h in &batch {
+            load_vars_files(run, &pc, h)?;
+        }
+        run_tasks(run, &pc, &play.pre_tasks, &batch, Section::Normal).await?;
+        flush(run, &pc, &batch).await?;
+        let main: Vec<Task> = play.role_tasks.iter().chain(play.tasks.iter()).cloned().collect();
+        run_tasks(run, &pc, &main, &batch, Section::Normal).await?;
+        flush(run, &pc, &batch).await?;
+        run_tasks(run, &pc, &play.post_tasks, &batch, Section::Normal).await?;
+        flush(run, &pc, &batch).await?;
+        if let Some(max) = play.max_fail_percentage.as_ref().and_then(Value::as_f64) {
+            let failed = batch.iter().filter(|h| run.host_state(h).failed).count();
+            if (failed as f64) * 100.0 / (batch.len() as f64) > max {
+                run.reporter.lock().expect("reporter").note("NO MORE HOSTS LEFT (max_fail_percentage exceeded)");
+                return Ok(PlayEnd::Abort);
+            }
+        }
+        if pc.end_play.load(Ordering::SeqCst) {
+            break;
+        }
+        if batch.iter().all(|h| !run.host_state(h).active()) && play.serial.is_some() {
+            run.reporter.lock().expect("reporter").note("NO MORE HOSTS LEFT");
+            return Ok(PlayEnd::Abort);
+        }
+    }
+    Ok(PlayEnd::Continue)
+}
+
+fn limit_hosts(run: &Run, limit: &str) -> Result<Vec<String>> {
+    if let Some(file) = limit.strip_prefix('@') {
+        let text = std::fs::read_to_string(file).map_err(|e| Error::Usage(format!("--limit @{file}: {e}")))?;
+        return Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect());
+    }
+    pattern::select(&run.inv, limit)
+}
+
+fn gather_task(play: &Play) -> Task {
+    let mut args = Map::new();
+    if let Some(s) = &play.gather_subset {
+        args.insert("gather_subset".into(), s.clone());
+    }
+    Task {
+        name: Some("Gathering Facts".into()),
+        loc: play.loc.clone(),
+        action: if crate::modules::find("setup").is_some() {
+            Action::Module { module: "setup".into(), args }
+        } else {
+            Action::Meta("noop".into())
+        },
+        kw: crate::playbook::Keywords { tags: vec!["always".into()], ..Default::default() },
+        loop_: None,
+        loop_control: Default::default(),
+        register: None,
+        until: None,
+        retries: None,
+        delay: None,
+        changed_when: None,
+        failed_when: None,
+        notify: Vec::new(),
+        listen: Vec::new(),
+        base_dir: play.base_dir.clone(),
+        role: None,
+    }
+}
+
+/// `serial`: a number, a percentage, or a list of them (the last repeats).
+pub fn batches(hosts: &[String], serial: Option<&Value>) -> Vec<Vec<String>> {
+    let sizes: Vec<Value> = match serial {
+        None | Some(Value::Null) => return vec![hosts.to_vec()],
+        Some(Value::Array(a)) => a.clone(),
+        Some(v) => vec![v.clone()],
+    };
+    let size_of = |v: &Value| -> usize {
+        let n = match v {
+            Value::Number(n) => n.as_f64().unwrap_or(0.0),
+            Value::String(s) if s.trim().ends_with('%') => {
+                let pct: f64 = s.trim().trim_end_matches('%').parse().unwrap_or(100.0);
+                ((hosts.len() as f64) * pct / 100.0).floor()
+            }
+            Value::String(s) => s.trim().parse().unwrap_or(0.0),
+            _ => 0.0,
+        };
+        let n = n as usize;
+        if n == 0 {
+            if matches!(v, Value::String(s) if s.ends_with('%')) { 1 } else { hosts.len().max(1) }
+        } else {
+            n
+        }
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut k = 0;
+    while i < hosts.len() {
+        let size = size_of(&sizes[k.min(sizes.len() - 1)]).max(1);
+        out.push(hosts[i..(i + size).min(hosts.len())].to_vec());
+        i += size;
+        k += 1;
+    }
+    out
+}
+
+fn load_vars_files(run: &Arc<Run>, pc: &PlayCtx<'_>, host: &str) -> Result<()> {
+    if pc.play.vars_files.is_empty() {
+        return Ok(());
+    }
+    let mut scope = run.host_base_scope(host);
+    scope.push(pc.play_vars.clone());
+    let mut merged = Map::new();
+    for entry in &pc.play.vars_files {
+        // A list inside vars_files means "the first of these that exists".
+        let candidates: Vec<Value> = match entry {
+            Value::Array(a) => a.clone(),
+            other => vec![other.clone()],
+        };
+        let mut found = false;
+        for c in &candidates {
+            let name = run
+                .templar
+                .render(c, &scope)
+                .map_err(|e| Error::Other(format!("{}: vars_files: {e}", pc.play.loc)))?;
+            let name = name.as_str().unwrap_or_default().to_string();
+            let path = if Path::new(&name).is_absolute() { name.clone().into() } else { Path::new(&pc.playbook_dir).join(&name) };
+            if path.is_file() {
+                merged.extend(crate::inventory::load_vars_file(&path)?);
+                found = true;
+                break;
+            }
+        }
+        if !found {
+            return Err(Error::Other(format!("{}: vars file {} was not found", pc.play.loc, serde_json::to_string(entry).unwrap_or_default())));
+        }
+    }
+    pc.vars_files.lock().expect("vars_files").insert(host.to_string(), Arc::new(merged));
+    Ok(())
+}
+
+/// Runs notified handlers, in the order they are defined.
+pub async fn flush(run: &Arc<Run>, pc: &PlayCtx<'_>, hosts: &[String]) -> Result<()> {
+    loop {
+        let handlers = pc.handlers.lock().expect("handlers").clone();
+        let mut ran = false;
+        for h in &handlers {
+            let names = handler_names(h);
+            let targets: Vec<String> = hosts
+                .iter()
+                .filter(|host| {
+                    let st = run.host_state(host);
+                    (st.active() || (pc.play.force_handlers && !st.unreachable)) && names.iter().any(|n| st.notified.contains(n))
+                })
+                .cloned()
+                .collect();
+            if targets.is_empty() {
+                continue;
+            }
+            for t in &targets {
+                run.update_host(t, |s| s.notified.retain(|n| !names.contains(n)));
+            }
+            ran = true;
+            run_tasks(run, pc, std::slice::from_ref(h), &targets, Section::Handler).await?;
+        }
+        // A handler may notify another handler: go round until quiet.
+        if !ran {
+            return Ok(());
+        }
+    }
+}
+
+/// Names a handler answers to: its name, `role : name`, and its `listen` topics.
+pub fn handler_names(h: &Task) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(n) = &h.name {
+        v.push(n.clone());
+        if let Some(r) = &h.role {
+            v.push(format!("{} : {n}", r.name));
+        }
+    }
+    v.extend(h.listen.iter().cloned());
+    v
+}
