@@ -2,16 +2,24 @@
 //! local and SSH transports are interchangeable.
 
 pub mod local;
+pub mod ssh;
 
 /// Opens a remote connection of the given kind (`ssh`) for a host.
 pub async fn open(
     kind: &str,
     host: &str,
-    _vars: &crate::template::Scope,
-    _templar: &crate::template::Templar,
-    _cfg: &crate::engine::RunConfig,
+    vars: &crate::template::Scope,
+    templar: &crate::template::Templar,
+    cfg: &crate::engine::RunConfig,
 ) -> Result<std::sync::Arc<dyn Connection>, String> {
-    Err(format!("connection type '{kind}' to {host} is not available yet"))
+    match kind {
+        "ssh" | "smart" | "paramiko" | "ansible.builtin.ssh" => {
+            let get = |k: &str| vars.resolve(templar, k).ok().flatten();
+            let timeout = Duration::from_secs(cfg.connection_timeout.unwrap_or(10));
+            ssh::open(host, &get, timeout).await
+        }
+        other => Err(format!("connection type '{other}' is not supported (ssh, local)")),
+    }
 }
 
 use std::time::Duration;

@@ -1,0 +1,284 @@
+//! SSH transport: one multiplexed OpenSSH master per host (the `openssh`
+//! crate's native mux), reused by every command of the run.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::AsyncWriteExt;
+
+use super::{Connection, ConnError, ExecOut};
+
+/// How to reach a host, from Ansible's connection variables.
+#[derive(Debug, Clone, Default)]
+pub struct SshParams {
+    pub host: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub key_file: Option<PathBuf>,
+    /// `ansible_ssh_common_args` + `ansible_ssh_extra_args`, split like a shell.
+    pub extra_args: Vec<String>,
+    pub host_key_checking: bool,
+    pub connect_timeout: Duration,
+    pub retries: u32,
+}
+
+pub struct Ssh {
+    session: Option<Session>,
+    user: Option<String>,
+    /// Generated ssh_config (kept alive for the master's lifetime).
+    _config: Option<tempfile_lite::TempFile>,
+}
+
+/// A tiny self-deleting temp file (no extra crate for one file).
+mod tempfile_lite {
+    use std::path::{Path, PathBuf};
+
+    #[derive(Debug)]
+    pub struct TempFile(PathBuf);
+
+    impl TempFile {
+        pub fn create(prefix: &str, contents: &str) -> std::io::Result<TempFile> {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let dir = std::env::temp_dir();
+            for i in 0..100u32 {
+                let p = dir.join(format!("{prefix}-{}-{}-{i}", std::process::id(), nanos()));
+                match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&p) {
+                    Ok(mut f) => {
+                        f.write_all(contents.as_bytes())?;
+                        return Ok(TempFile(p));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(std::io::Error::other("could not create a temporary file"))
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    fn nanos() -> u128 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+/// Turns `-F file`, `-o K=V`, `-o K V`, `-J jump` into ssh_config lines
+/// (the builder has no generic option passthrough).
+pub fn config_from_args(args: &[String], host_key_checking: bool) -> Result<Option<String>, String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut include: Option<String> = None;
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        let mut next = || {
+            i += 1;
+            args.get(i).cloned().ok_or_else(|| format!("ssh option {a} needs a value"))
+        };
+        if a == "-F" {
+            include = Some(next()?);
+        } else if let Some(f) = a.strip_prefix("-F") {
+            include = Some(f.to_string());
+        } else if a == "-o" {
+            lines.push(opt_line(&next()?));
+        } else if let Some(o) = a.strip_prefix("-o") {
+            lines.push(opt_line(o));
+        } else if a == "-J" {
+            lines.push(format!("ProxyJump {}", next()?));
+        } else if a == "-C" {
+            lines.push("Compression yes".into());
+        } else if a == "-q" || a == "-v" || a == "-T" || a == "-tt" {
+            // Output and tty flags do not apply to multiplexed commands.
+        } else {
+            return Err(format!("unsupported ssh argument {a:?} in ansible_ssh_common_args/extra_args (use -o Key=Value, -F, -J)"));
+        }
+        i += 1;
+    }
+    if !host_key_checking {
+        lines.push("StrictHostKeyChecking no".into());
+        lines.push("UserKnownHostsFile /dev/null".into());
+    }
+    if lines.is_empty() && include.is_none() {
+        return Ok(None);
+    }
+    let mut cfg = lines.join("\n");
+    cfg.push('\n');
+    match include {
+        Some(f) => {
+            let abs = std::fs::canonicalize(&f).map_err(|e| format!("ssh config file {f}: {e}"))?;
+            cfg.push_str(&format!("Include {}\n", abs.display()));
+        }
+        None => {
+            if let Some(home) = std::env::var_os("HOME") {
+                let user_cfg = PathBuf::from(home).join(".ssh/config");
+                if user_cfg.is_file() {
+                    cfg.push_str(&format!("Include {}\n", user_cfg.display()));
+                }
+            }
+            cfg.push_str("Include /etc/ssh/ssh_config\n");
+        }
+    }
+    Ok(Some(cfg))
+}
+
+fn opt_line(o: &str) -> String {
+    match o.split_once('=') {
+        Some((k, v)) => format!("{} {}", k.trim(), v.trim()),
+        None => o.to_string(),
+    }
+}
+
+impl Ssh {
+    pub async fn connect(p: &SshParams) -> Result<Ssh, ConnError> {
+        let config = config_from_args(&p.extra_args, p.host_key_checking).map_err(ConnError::Other)?;
+        let config = match config {
+            Some(c) => Some(tempfile_lite::TempFile::create("ferry-ssh-config", &c).map_err(|e| ConnError::Other(e.to_string()))?),
+            None => None,
+        };
+        let mut b = SessionBuilder::default();
+        b.known_hosts_check(if p.host_key_checking { KnownHosts::Strict } else { KnownHosts::Accept });
+        b.connect_timeout(p.connect_timeout);
+        b.server_alive_interval(Duration::from_secs(15));
+        if let Some(u) = &p.user {
+            b.user(u.clone());
+        }
+        if let Some(port) = p.port {
+            b.port(port);
+        }
+        if let Some(k) = &p.key_file {
+            b.keyfile(k);
+        }
+        if let Some(c) = &config {
+            b.config_file(c.path());
+        }
+        let mut last = String::new();
+        for attempt in 0..=p.retries {
+            match b.connect_mux(&p.host).await {
+                Ok(session) => return Ok(Ssh { session: Some(session), user: p.user.clone(), _config: config }),
+                Err(e) => {
+                    last = describe(&e);
+                    tracing::debug!(host = %p.host, attempt, error = %last, "ssh connect failed");
+                    if last.contains("Host key verification failed") || last.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(300 * (attempt as u64 + 1))).await;
+                }
+            }
+        }
+        if last.contains("Host key verification failed") || last.contains("IDENTIFICATION HAS CHANGED") {
+            last.push_str(" (the host key is unknown or has changed: verify it and update known_hosts, or disable host_key_checking)");
+        }
+        Err(ConnError::Unreachable(format!("Failed to connect to the host via ssh: {last}")))
+    }
+}
+
+fn describe(e: &openssh::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(inner) = cur {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        cur = inner.source();
+    }
+    s
+}
+
+#[async_trait]
+impl Connection for Ssh {
+    async fn exec_raw(&self, cmdline: &str, stdin: Option<&[u8]>, timeout: Option<Duration>) -> Result<ExecOut, ConnError> {
+        let session = self.session.as_ref().ok_or_else(|| ConnError::Unreachable("connection closed".into()))?;
+        let fut = async {
+            let mut cmd = session.raw_command(cmdline);
+            cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = cmd.spawn().await.map_err(unreachable)?;
+            if let (Some(data), Some(mut w)) = (stdin, child.stdin().take()) {
+                let data = data.to_vec();
+                // Feed stdin concurrently so a large output cannot deadlock us.
+                tokio::spawn(async move {
+                    let _ = w.write_all(&data).await;
+                    let _ = w.shutdown().await;
+                });
+            }
+            let out = child.wait_with_output().await.map_err(unreachable)?;
+            Ok(ExecOut { rc: out.status.code().unwrap_or(-1), stdout: out.stdout, stderr: out.stderr })
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| ConnError::Timeout(t))?,
+            None => fut.await,
+        }
+    }
+
+    fn remote_user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    async fn close(&self) {
+        // Session::close takes ownership; dropping the master on drop is enough.
+    }
+}
+
+fn unreachable(e: openssh::Error) -> ConnError {
+    ConnError::Unreachable(format!("ssh: {}", describe(&e)))
+}
+
+/// Connection parameters from a host's variables (Ansible's names).
+pub fn params_from_vars(host: &str, get: &(dyn Fn(&str) -> Option<serde_json::Value> + Sync), timeout: Duration) -> Result<SshParams, String> {
+    let s = |k: &str| get(k).and_then(|v| match v {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    });
+    let mut extra = Vec::new();
+    for k in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
+        if let Some(a) = s(k) {
+            extra.extend(shlex::split(&a).ok_or_else(|| format!("{k}: unbalanced quotes"))?);
+        }
+    }
+    let hkc = get("ansible_host_key_checking")
+        .or_else(|| get("ansible_ssh_host_key_checking"))
+        .and_then(|v| crate::modules::to_bool(&v))
+        .or_else(|| std::env::var("ANSIBLE_HOST_KEY_CHECKING").ok().and_then(|v| crate::modules::to_bool(&serde_json::Value::String(v))))
+        .unwrap_or(true);
+    Ok(SshParams {
+        host: s("ansible_host").or_else(|| s("ansible_ssh_host")).unwrap_or_else(|| host.to_string()),
+        port: s("ansible_port").or_else(|| s("ansible_ssh_port")).map(|p| p.parse().map_err(|_| format!("invalid ansible_port {p:?}"))).transpose()?,
+        user: s("ansible_user").or_else(|| s("ansible_ssh_user")),
+        key_file: s("ansible_ssh_private_key_file").or_else(|| s("ansible_private_key_file")).map(PathBuf::from),
+        extra_args: extra,
+        host_key_checking: hkc,
+        connect_timeout: s("ansible_ssh_timeout").or_else(|| s("ansible_timeout")).and_then(|t| t.parse().ok()).map(Duration::from_secs).unwrap_or(timeout),
+        retries: s("ansible_ssh_retries").and_then(|r| r.parse().ok()).unwrap_or(2),
+    })
+}
+
+pub async fn open(host: &str, get: &(dyn Fn(&str) -> Option<serde_json::Value> + Sync), timeout: Duration) -> Result<Arc<dyn Connection>, String> {
+    let p = params_from_vars(host, get, timeout)?;
+    Ssh::connect(&p).await.map(|s| Arc::new(s) as Arc<dyn Connection>).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_args_become_config() {
+        let args: Vec<String> = ["-o", "ProxyCommand=nsenter --net=/run/netns/x socat - TCP:127.0.0.1:22", "-oServerAliveCountMax=3"].iter().map(|s| s.to_string()).collect();
+        let cfg = config_from_args(&args, true).unwrap().unwrap();
+        assert!(cfg.starts_with("ProxyCommand nsenter --net=/run/netns/x socat - TCP:127.0.0.1:22\nServerAliveCountMax 3\n"), "{cfg}");
+        assert!(config_from_args(&["-X".to_string()], true).is_err());
+        assert!(config_from_args(&[], true).unwrap().is_none());
+        assert!(config_from_args(&[], false).unwrap().unwrap().contains("StrictHostKeyChecking no"));
+    }
+}
