@@ -11,7 +11,7 @@ pub static ASSERT: ModuleSpec = ModuleSpec {
         "assert",
         "Assert that given expressions are true.",
         &[
-            Param::new("that", Kind::List, "Conditionals (bare Jinja expressions) that must all be true.").required(),
+            Param::new("that", Kind::Raw, "Conditionals (bare Jinja expressions) that must all be true.").required(),
             Param::new("fail_msg", Kind::Raw, "Message when an assertion fails.").aliases(&["msg"]),
             Param::new("success_msg", Kind::Raw, "Message when all assertions pass."),
             Param::new("quiet", Kind::Bool, "Less verbose output.").default("no"),

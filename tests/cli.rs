@@ -1,0 +1,383 @@
+//! Ring 2: the built binary on playbooks in temp dirs, over the local connection.
+
+mod common;
+
+use common::{snapshot, Project};
+
+const INV: &str = "localhost ansible_connection=local\n";
+
+/// The issue's end-to-end case: roles, handlers, loops, block/rescue, templates.
+#[test]
+fn roles_handlers_loops_blocks_templates_idempotent_and_check_safe() {
+    let p = Project::new();
+    p.file("inventory", INV)
+        .file(
+            "site.yml",
+            r#"
+- name: Site
+  hosts: localhost
+  gather_facts: false
+  vars:
+    out: "{{ playbook_dir }}/out"
+    greeting: "hello {{ who }}"
+    who: world
+  roles:
+    - role: web
+      port: 8081
+  tasks:
+    - name: one file per item
+      ansible.builtin.copy:
+        content: "{{ item.body }}\n"
+        dest: "{{ out }}/{{ item.name }}.txt"
+        mode: 0640
+      loop:
+        - { name: a, body: alpha }
+        - { name: b, body: beta }
+      loop_control:
+        label: "{{ item.name }}"
+      notify: files changed
+    - block:
+        - name: fails on purpose (also in check mode)
+          fail:
+            msg: planned failure
+      rescue:
+        - name: record the rescue
+          set_fact:
+            rescued: true
+      always:
+        - name: always runs
+          debug:
+            msg: "always {{ greeting }}"
+    - name: rescue happened
+      assert:
+        that: rescued | default(false)
+  handlers:
+    - name: files changed
+      copy:
+        content: "handled\n"
+        dest: "{{ out }}/handler.txt"
+"#,
+        )
+        .file("roles/web/defaults/main.yml", "port: 80\nweb_user: nobody\n")
+        .file(
+            "roles/web/tasks/main.yml",
+            "- name: out dir\n  file: path={{ out }} state=directory mode=0755\n- name: config\n  template: src=web.conf.j2 dest={{ out }}/web.conf\n  notify: restart web\n",
+        )
+        .file("roles/web/handlers/main.yml", "- name: restart web\n  copy:\n    content: \"restarted {{ port }}\\n\"\n    dest: \"{{ out }}/restarted\"\n")
+        .file("roles/web/templates/web.conf.j2", "# {{ ansible_managed }}\nport={{ port }}\n{% for u in ['a', 'b'] %}\nuser={{ u }}\n{% endfor %}\ngreeting={{ greeting | upper }}\n");
+
+    let before = snapshot(p.dir.path());
+    let check = p.playbook("site.yml", &["-i", "inventory", "--check"]);
+    check.success();
+    assert!(check.recap("localhost").changed > 0);
+    assert_eq!(snapshot(p.dir.path()), before, "--check must not touch the disk");
+
+    let first = p.playbook("site.yml", &["-i", "inventory"]);
+    first.success();
+    let r = first.recap("localhost");
+    assert!(r.changed > 0 && r.failed == 0 && r.rescued == 1, "{r:?}\n{}", first.stdout);
+    assert_eq!(p.read("out/a.txt"), "alpha\n");
+    assert_eq!(p.read("out/handler.txt"), "handled\n");
+    assert_eq!(p.read("out/restarted"), "restarted 8081\n");
+    let conf = p.read("out/web.conf");
+    assert!(conf.contains("port=8081\nuser=a\nuser=b\ngreeting=HELLO WORLD\n"), "{conf}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(p.path("out/a.txt")).unwrap().permissions().mode() & 0o777, 0o640);
+
+    let second = p.playbook("site.yml", &["-i", "inventory"]);
+    second.success();
+    assert_eq!(second.recap("localhost").changed, 0, "{}", second.stdout);
+    assert!(!second.stdout.contains("RUNNING HANDLER"), "handlers must not run when nothing changed");
+}
+
+/// One case per module: `--check` leaves the disk alone, then changed, then ok.
+struct Case {
+    name: &'static str,
+    setup: &'static [(&'static str, &'static str)],
+    task: &'static str,
+    verify: fn(&Project),
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "file_directory",
+        setup: &[],
+        task: "file: path={{ t }}/d state=directory mode=0750",
+        verify: |p| assert!(p.path("t/d").is_dir()),
+    },
+    Case {
+        name: "file_touch_then_mode",
+        setup: &[("t/f", "x")],
+        task: "file:\n    path: \"{{ t }}/f\"\n    mode: u=rw,g=,o=",
+        verify: |p| {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(p.path("t/f")).unwrap().permissions().mode() & 0o777, 0o600)
+        },
+    },
+    Case {
+        name: "file_link",
+        setup: &[("t/target", "x")],
+        task: "file: src={{ t }}/target dest={{ t }}/link state=link",
+        verify: |p| assert_eq!(std::fs::read_link(p.path("t/link")).unwrap(), p.path("t/target")),
+    },
+    Case {
+        name: "file_absent",
+        setup: &[("t/gone", "x")],
+        task: "file: path={{ t }}/gone state=absent",
+        verify: |p| assert!(!p.path("t/gone").exists()),
+    },
+    Case {
+        name: "copy_content",
+        setup: &[],
+        task: "copy:\n    content: \"line\\n\"\n    dest: \"{{ t }}/c.txt\"\n    mode: '0644'",
+        verify: |p| assert_eq!(p.read("t/c.txt"), "line\n"),
+    },
+    Case {
+        name: "copy_src_backup",
+        setup: &[("files/src.txt", "new\n"), ("t/dst.txt", "old\n")],
+        task: "copy: src=src.txt dest={{ t }}/dst.txt backup=yes",
+        verify: |p| {
+            assert_eq!(p.read("t/dst.txt"), "new\n");
+            let backups: Vec<_> = std::fs::read_dir(p.path("t")).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("dst.txt.")).collect();
+            assert_eq!(backups.len(), 1);
+        },
+    },
+    Case {
+        name: "template",
+        setup: &[("templates/x.j2", "v={{ t | basename }}\n")],
+        task: "template: src=x.j2 dest={{ t }}/x.conf",
+        verify: |p| assert_eq!(p.read("t/x.conf"), "v=t\n"),
+    },
+    Case {
+        name: "command_creates",
+        setup: &[],
+        task: "command: touch {{ t }}/made creates={{ t }}/made",
+        verify: |p| assert!(p.path("t/made").exists()),
+    },
+    Case {
+        name: "shell_removes",
+        setup: &[("t/old", "x")],
+        task: "shell: rm {{ t }}/old && echo done > {{ t }}/log\n  args:\n    removes: \"{{ t }}/old\"",
+        verify: |p| assert_eq!(p.read("t/log"), "done\n"),
+    },
+];
+
+#[test]
+fn every_module_check_then_changed_then_ok() {
+    for case in CASES {
+        let p = Project::new();
+        std::fs::create_dir_all(p.path("t")).unwrap();
+        for (f, body) in case.setup {
+            p.file(f, body);
+        }
+        p.file("inventory", INV).file(
+            "m.yml",
+            &format!("- hosts: localhost\n  gather_facts: false\n  vars:\n    t: \"{{{{ playbook_dir }}}}/t\"\n  tasks:\n  - {}\n", case.task.replace('\n', "\n  ")),
+        );
+        let before = snapshot(p.dir.path());
+        let c = p.playbook("m.yml", &["-i", "inventory", "--check"]);
+        c.success();
+        assert_eq!(snapshot(p.dir.path()), before, "{}: --check changed the disk\n{}", case.name, c.stdout);
+        let r1 = p.playbook("m.yml", &["-i", "inventory"]);
+        r1.success();
+        assert_eq!(r1.recap("localhost").changed, 1, "{}: first run\n{}", case.name, r1.stdout);
+        (case.verify)(&p);
+        let r2 = p.playbook("m.yml", &["-i", "inventory"]);
+        r2.success();
+        assert_eq!(r2.recap("localhost").changed, 0, "{}: second run\n{}", case.name, r2.stdout);
+    }
+}
+
+#[test]
+fn variable_precedence_follows_ansible() {
+    let p = Project::new();
+    p.file("inventory/hosts", "localhost ansible_connection=local v_inv=inv\n[all:vars]\nv_grp=group\n")
+        .file("inventory/group_vars/all.yml", "v_gv: group_vars\nv_play: from_group_vars\n")
+        .file("inventory/host_vars/localhost.yml", "v_hv: host_vars\n")
+        .file("roles/r/defaults/main.yml", "v_role: default\nv_def: default\n")
+        .file("roles/r/vars/main.yml", "v_role: role_vars\n")
+        .file(
+            "roles/r/tasks/main.yml",
+            "- assert:\n    that:\n      - v_def == 'default'\n      - v_role == 'role_vars'\n      - v_play == 'play'\n",
+        )
+        .file("vars.yml", "v_file: vars_file\nv_play: from_vars_file\n")
+        .file(
+            "p.yml",
+            r#"
+- hosts: localhost
+  gather_facts: false
+  vars:
+    v_play: play
+    v_extra: play
+    v_lazy: "{{ v_inv }}-{{ v_gv }}"
+  vars_files: [vars.yml]
+  pre_tasks:
+    - assert:
+        that:
+          - v_inv == 'inv'
+          - v_grp == 'group'
+          - v_gv == 'group_vars'
+          - v_hv == 'host_vars'
+          - v_play == 'from_vars_file'
+          - v_file == 'vars_file'
+          - v_extra == 'extra'
+          - v_lazy == 'inv-group_vars'
+          - inventory_hostname == 'localhost'
+          - "'all' in groups"
+    - set_fact: v_fact=fact
+    - assert:
+        that: v_fact == 'fact'
+      vars:
+        v_fact: task
+  roles: []
+  tasks:
+    - include_role:
+        name: r
+      vars:
+        v_play: play
+"#,
+        );
+    p.playbook("p.yml", &["-i", "inventory", "-e", "v_extra=extra"]).success();
+}
+
+#[test]
+fn when_loop_register_until_and_failed_when() {
+    let p = Project::new();
+    p.file("inventory", INV).file(
+        "p.yml",
+        r#"
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - command: echo {{ item }}
+      loop: [1, 2, 3]
+      when: item != 2
+      register: looped
+    - assert:
+        that:
+          - looped.results | length == 3
+          - looped.results[1].skipped
+          - looped.results[2].stdout == '3'
+          - looped.changed
+    - command: /bin/false
+      register: f
+      failed_when: false
+    - assert:
+        that: f.rc == 1
+    - shell: "echo -n x >> {{ playbook_dir }}/count; wc -c < {{ playbook_dir }}/count"
+      register: c
+      until: c.stdout | int >= 3
+      retries: 5
+      delay: 0
+    - assert:
+        that: c.attempts == 3
+    - debug: msg="skipped"
+      when:
+        - true
+        - undefined_var_is_never_evaluated_after_false is defined
+        - undefined_var_xyz
+    - command: echo {{ item.0 }}-{{ item.1 }}
+      with_nested: [[a, b], [1, 2]]
+      register: n
+    - assert:
+        that: n.results | map(attribute='stdout') | list == ['a-1', 'a-2', 'b-1', 'b-2']
+"#,
+    );
+    let out = p.playbook("p.yml", &["-i", "inventory"]);
+    out.success();
+}
+
+#[test]
+fn failures_give_exit_code_2_and_ignore_errors_goes_on() {
+    let p = Project::new();
+    p.file("inventory", INV).file(
+        "p.yml",
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - command: /bin/false\n      ignore_errors: true\n    - fail: msg=\"stop here\"\n    - debug: msg=never\n",
+    );
+    let out = p.playbook("p.yml", &["-i", "inventory"]);
+    out.code(2).contains("stop here").contains("...ignoring");
+    let r = out.recap("localhost");
+    assert_eq!((r.failed, r.ignored), (1, 1));
+    assert!(!out.stdout.contains("never"));
+}
+
+#[test]
+fn bad_input_names_file_line_and_column() {
+    let p = Project::new();
+    p.file("inventory", INV)
+        .file("bad_yaml.yml", "- hosts: localhost\n  tasks:\n    - debug: {msg: [1, 2}\n")
+        .file("bad_module.yml", "- hosts: localhost\n  tasks:\n    - name: x\n      debgu: msg=hi\n")
+        .file("bad_param.yml", "- hosts: localhost\n  tasks:\n    - copy:\n        dest: /tmp/x\n        contnet: hi\n")
+        .file("bad_keyword.yml", "- hosts: localhost\n  tasks: []\n  hostz: x\n");
+    let cases = [
+        ("bad_yaml.yml", "bad_yaml.yml:3:"),
+        ("bad_module.yml", "bad_module.yml:4:7: couldn't resolve module/action 'debgu'"),
+        ("bad_param.yml", "Unsupported parameters for (copy) module: contnet"),
+        ("bad_keyword.yml", "bad_keyword.yml:3:3: 'hostz' is not a valid attribute for a Play"),
+    ];
+    for (file, want) in cases {
+        let out = p.playbook(file, &["-i", "inventory"]);
+        out.code(4).contains(want);
+    }
+    let out = p.ferry(&["playbook", "nope.yml", "-i", "inventory"]);
+    out.code(5);
+}
+
+#[test]
+fn inventory_list_graph_and_host() {
+    let p = Project::new();
+    p.file("hosts.ini", "[web]\nweb[1:2] http_port=80\n[db]\ndb1\n[prod:children]\nweb\ndb\n");
+    let out = p.ferry(&["inventory", "-i", "hosts.ini", "--list"]);
+    out.success();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["web"]["hosts"], serde_json::json!(["web1", "web2"]));
+    assert_eq!(v["prod"]["children"], serde_json::json!(["web", "db"]));
+    assert_eq!(v["_meta"]["hostvars"]["web1"]["http_port"], 80);
+    p.ferry(&["inventory", "-i", "hosts.ini", "--graph"]).success().contains("  |  |--web1");
+    p.ferry(&["inventory", "-i", "hosts.ini", "--host", "web2"]).success().contains("\"http_port\": 80");
+}
+
+#[test]
+fn doc_lists_modules_from_their_specs() {
+    let p = Project::new();
+    let out = p.ferry(&["doc"]);
+    out.success();
+    for m in ["command", "copy", "file", "template", "debug", "set_fact", "assert"] {
+        assert!(out.stdout.lines().any(|l| l.starts_with(m)), "{m} missing from ferry doc");
+    }
+    p.ferry(&["doc", "ansible.builtin.copy"]).success().contains("= dest").contains("validate");
+}
+
+#[test]
+fn json_output_and_junit_report() {
+    let p = Project::new();
+    p.file("inventory", INV).file(
+        "p.yml",
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - name: hello\n      debug: msg=hi\n    - name: secret\n      debug: msg=s3cret\n      no_log: true\n",
+    );
+    let out = p.ferry(&["playbook", "p.yml", "-i", "inventory", "--output", "json", "--junit", "report.xml"]);
+    out.success();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"], "hi");
+    assert_eq!(v["stats"]["localhost"]["ok"], 2);
+    assert!(!out.stdout.contains("s3cret"), "no_log value leaked");
+    let xml = p.read("report.xml");
+    assert!(xml.contains("<testcase") && xml.contains("[localhost] hello"));
+    assert!(!xml.contains("s3cret"));
+}
+
+#[test]
+fn adhoc_run_and_tags() {
+    let p = Project::new();
+    p.file("inventory", INV);
+    p.ferry(&["run", "localhost", "-i", "inventory", "-m", "shell", "-a", "echo adhoc-ok"]).success().contains("changed: [localhost]");
+    p.file(
+        "t.yml",
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - {debug: {msg: a-task}, tags: [a]}\n    - {debug: {msg: b-task}, tags: [b]}\n    - {debug: {msg: never-task}, tags: [never]}\n",
+    );
+    let out = p.playbook("t.yml", &["-i", "inventory", "--tags", "b"]);
+    out.success();
+    assert!(out.stdout.contains("b-task") && !out.stdout.contains("a-task") && !out.stdout.contains("never-task"));
+    let out = p.playbook("t.yml", &["-i", "inventory", "--list-tasks"]);
+    out.success().contains("TAGS: [a]");
+}
