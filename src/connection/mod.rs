@@ -2,6 +2,7 @@
 //! local and SSH transports are interchangeable.
 
 pub mod local;
+pub mod recording;
 pub mod ssh;
 
 /// Opens a remote connection of the given kind (`ssh`) for a host.
@@ -79,6 +80,12 @@ pub trait Connection: Send + Sync {
     }
 
     async fn close(&self) {}
+
+    /// Makes a Unix socket of the host (e.g. `/var/run/docker.sock`) reachable
+    /// on the controller; returns the local path. Local connections return it as is.
+    async fn forward_unix(&self, remote: &str) -> Result<std::path::PathBuf, ConnError> {
+        Ok(std::path::PathBuf::from(remote))
+    }
 
     /// Runs a POSIX `sh` script, escalated when `become` is given. The password,
     /// if any, goes through stdin, never into an argument.

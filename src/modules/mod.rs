@@ -6,14 +6,23 @@
 
 mod spec;
 pub mod util;
+mod pyre;
+#[cfg(test)]
+mod testutil;
+mod textfile;
 
 mod assert;
+mod blockinfile;
 mod command;
 mod copy;
 mod debug;
+mod fetch;
 mod file;
+mod lineinfile;
 mod ping;
+mod replace;
 mod set_fact;
+mod slurp;
 mod stat;
 mod template;
 
@@ -33,14 +42,19 @@ pub fn all() -> &'static [&'static dyn Module] {
     &[
         &assert::Assert,
         &assert::Fail,
+        &blockinfile::BlockInFile,
         &command::Command,
-        &command::Shell,
         &command::Raw,
+        &command::Shell,
         &copy::Copy,
         &debug::Debug,
+        &fetch::Fetch,
         &file::File,
+        &lineinfile::LineInFile,
         &ping::Ping,
+        &replace::Replace,
         &set_fact::SetFact,
+        &slurp::Slurp,
         &stat::Stat,
         &template::Template,
     ]

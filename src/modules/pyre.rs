@@ -173,6 +173,11 @@ pub fn translate(p: &str) -> Result<String, String> {
                     Some('P') if chars.get(i + 3) == Some(&'=') => {
                         return Err(format!("unsupported regular expression {p:?}: named back-references are not supported"));
                     }
+                    Some('P') if chars.get(i + 3) == Some(&'<') => {
+                        out.push_str("(?P<");
+                        i += 4;
+                        continue;
+                    }
                     Some('(') => {
                         return Err(format!("unsupported regular expression {p:?}: conditional groups are not supported"));
                     }

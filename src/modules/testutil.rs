@@ -89,3 +89,35 @@ impl TestEnv {
 pub fn field<'a>(o: &'a Outcome, k: &str) -> &'a Value {
     o.data.get(k).unwrap_or(&Value::Null)
 }
+
+/// A `Ctx` over any connection (e.g. `connection::recording::Recording` for
+/// recorded-command tests of paths no test host can run, such as Red Hat's).
+pub fn ctx_on<'a>(conn: &'a dyn crate::connection::Connection, templar: &'a Templar, scope: &'a Scope, check_mode: bool, diff_mode: bool) -> Ctx<'a> {
+    Ctx {
+        host: "testhost",
+        conn,
+        escalate: None,
+        check_mode,
+        diff_mode,
+        templar,
+        scope,
+        env: vec![],
+        search_dirs: vec![],
+        timeout: None,
+    }
+}
+
+/// A scope holding facts as the engine exposes them (`ansible_facts` and `ansible_*`),
+/// e.g. a RHEL 9 fixture for modules that branch on `ansible_os_family`.
+pub fn facts_scope(facts: serde_json::Value) -> Scope {
+    let mut layer = serde_json::Map::new();
+    if let Some(m) = facts.as_object() {
+        for (k, v) in m {
+            layer.insert(format!("ansible_{k}"), v.clone());
+        }
+    }
+    layer.insert("ansible_facts".into(), facts);
+    let mut s = Scope::new();
+    s.push_map(layer);
+    s
+}

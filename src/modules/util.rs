@@ -66,6 +66,30 @@ pub fn parse_stat(out: &str) -> RStat {
     }
 }
 
+/// Runs a script and fails the task (with stderr) when it exits non-zero.
+pub async fn run_ok(ctx: &Ctx<'_>, script: &str) -> Result<crate::connection::ExecOut, ModError> {
+    let out = ctx.sh(script).await?;
+    if out.rc != 0 {
+        let err = out.stderr_str();
+        let mut data = serde_json::Map::new();
+        data.insert("rc".into(), out.rc.into());
+        data.insert("stdout".into(), out.stdout_str().into());
+        data.insert("stderr".into(), err.clone().into());
+        let msg = if err.trim().is_empty() { format!("command failed with rc={}", out.rc) } else { err.trim().to_string() };
+        return Err(ModError::Failed { msg, data });
+    }
+    Ok(out)
+}
+
+/// The first of `names` found on the host's PATH (plus sbin dirs), if any.
+pub async fn which(ctx: &Ctx<'_>, names: &[&str]) -> Result<Option<String>, ModError> {
+    let list = names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(" ");
+    let out = ctx
+        .sh(&format!("PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"; for n in {list}; do p=$(command -v \"$n\" 2>/dev/null) && {{ echo \"$p\"; exit 0; }}; done; exit 1"))
+        .await?;
+    Ok((out.rc == 0).then(|| out.stdout_str().trim().to_string()).filter(|s| !s.is_empty()))
+}
+
 pub async fn stat(ctx: &Ctx<'_>, path: &str, sum: bool) -> Result<RStat, ModError> {
     let out = ctx.sh(&format!("p={}\n{}", quote(path), stat_snippet("p", sum))).await?;
     Ok(parse_stat(&out.stdout_str()))
