@@ -44,9 +44,9 @@ pub struct Common {
     /// Limit to hosts matching this pattern (or @file with one host per line).
     #[arg(short = 'l', long = "limit")]
     pub limit: Option<String>,
-    /// Maximum hosts worked on in parallel.
-    #[arg(short = 'f', long = "forks", default_value_t = 50)]
-    pub forks: usize,
+    /// Maximum hosts worked on in parallel (default 50, or ansible.cfg's forks).
+    #[arg(short = 'f', long = "forks")]
+    pub forks: Option<usize>,
     /// More output (-v, -vv, -vvv).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -199,20 +199,32 @@ fn load_inventory(sources: &[String]) -> Result<Inventory> {
     Ok(inv)
 }
 
-fn config(c: &Common) -> Result<RunConfig> {
-    if c.forks == 0 {
+fn config(c: &Common, acfg: &crate::config::AnsibleCfg) -> Result<RunConfig> {
+    let forks = c.forks.or(acfg.forks).unwrap_or(50);
+    if forks == 0 {
         return Err(Error::Usage("--forks must be at least 1".into()));
     }
+    let mut roles = roles_path(&c.roles_path);
+    roles.extend(acfg.roles_path.iter().cloned());
+    let fact_cache = match (acfg.fact_caching.as_deref(), &acfg.fact_caching_connection) {
+        (Some("jsonfile"), Some(dir)) => Some((dir.clone(), acfg.fact_caching_timeout.unwrap_or(86400))),
+        _ => None,
+    };
     Ok(RunConfig {
         inventory: c.inventory.clone(),
+        config_vars: acfg.vars.clone(),
+        host_key_checking: acfg.host_key_checking,
+        gathering: acfg.gathering.clone(),
+        fact_cache,
+        connection_timeout: acfg.timeout,
         check: c.check,
         diff: c.diff,
         limit: c.limit.clone(),
         extra_vars: parse_extra_vars(&c.extra_vars)?,
-        forks: c.forks,
+        forks,
         verbosity: c.verbose,
         become_password: become_password(c)?,
-        roles_path: roles_path(&c.roles_path),
+        roles_path: roles,
         force_become: c.r#become,
         ..RunConfig::default()
     })
@@ -258,13 +270,23 @@ pub async fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// `-i` sources, or ansible.cfg's inventory when none is given.
+fn inventory_sources(c: &Common, acfg: &crate::config::AnsibleCfg) -> Vec<String> {
+    if c.inventory.is_empty() {
+        acfg.inventory.clone()
+    } else {
+        c.inventory.clone()
+    }
+}
+
 async fn playbook(a: PlaybookArgs) -> Result<i32> {
-    let mut cfg = config(&a.common)?;
+    let acfg = crate::config::load();
+    let mut cfg = config(&a.common, &acfg)?;
     cfg.playbooks = a.playbooks.clone();
     cfg.tags = a.tags.clone();
     cfg.skip_tags = a.skip_tags.clone();
     cfg.start_at_task = a.start_at_task.clone();
-    let inv = load_inventory(&a.common.inventory)?;
+    let inv = load_inventory(&inventory_sources(&a.common, &acfg))?;
     let books = engine::load_all(&cfg)?;
     if a.syntax_check {
         for p in &cfg.playbooks {
@@ -340,8 +362,9 @@ async fn run_with_interrupt(run: Arc<Run>) -> Result<i32> {
 }
 
 async fn adhoc(a: AdhocArgs) -> Result<i32> {
-    let cfg = config(&a.common)?;
-    let inv = load_inventory(&a.common.inventory)?;
+    let acfg = crate::config::load();
+    let cfg = config(&a.common, &acfg)?;
+    let inv = load_inventory(&inventory_sources(&a.common, &acfg))?;
     let module = crate::modules::find(&a.module).ok_or_else(|| Error::Usage(format!("module {} not found", a.module)))?;
     let args: Map<String, Value> = match a.args.as_deref().map(str::trim) {
         None | Some("") => Map::new(),

@@ -10,4 +10,5 @@ pub mod template;
 pub mod engine;
 pub mod report;
 pub mod cli;
+pub mod config;
 pub mod doc;

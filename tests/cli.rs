@@ -381,3 +381,70 @@ fn adhoc_run_and_tags() {
     let out = p.playbook("t.yml", &["-i", "inventory", "--list-tasks"]);
     out.success().contains("TAGS: [a]");
 }
+
+#[test]
+fn includes_imports_meta_run_once_serial_and_free_strategy() {
+    let p = Project::new();
+    p.file("inventory", "[grp]\nh1\nh2\nh3\n[grp:vars]\nansible_connection=local\n")
+        .file("inc.yml", "- name: included for {{ inventory_hostname }}\n  copy: content={{ x }} dest={{ playbook_dir }}/out/inc-{{ inventory_hostname }}\n")
+        .file("imp.yml", "- name: imported\n  set_fact: imported=yes\n")
+        .file("other.yml", "- hosts: h1\n  gather_facts: false\n  tasks:\n    - copy: content=other dest={{ playbook_dir }}/out/other\n")
+        .file(
+            "site.yml",
+            r#"
+- hosts: grp
+  gather_facts: false
+  serial: [1, 2]
+  tasks:
+    - file: path={{ playbook_dir }}/out state=directory
+      run_once: true
+    - include_tasks: inc.yml
+      vars:
+        x: "{{ inventory_hostname | upper }}"
+      when: inventory_hostname != 'h2'
+    - import_tasks: imp.yml
+    - assert:
+        that: imported
+    - shell: echo {{ ansible_play_batch | length }} >> {{ playbook_dir }}/out/batches
+      run_once: true
+    - meta: end_host
+      when: inventory_hostname == 'h3'
+    - copy: content=after dest={{ playbook_dir }}/out/after-{{ inventory_hostname }}
+- import_playbook: other.yml
+- hosts: grp
+  gather_facts: false
+  strategy: free
+  tasks:
+    - copy: content=free dest={{ playbook_dir }}/out/free-{{ inventory_hostname }}
+"#,
+        );
+    let out = p.playbook("site.yml", &["-i", "inventory"]);
+    out.success();
+    assert_eq!(p.read("out/inc-h1"), "H1");
+    assert!(!p.path("out/inc-h2").exists(), "include_tasks with a false when must not run");
+    assert_eq!(p.read("out/inc-h3"), "H3");
+    // serial [1, 2]: a batch of 1 host, then a batch of 2.
+    assert_eq!(p.read("out/batches"), "1\n2\n");
+    assert!(p.path("out/after-h1").exists() && p.path("out/after-h2").exists());
+    assert!(!p.path("out/after-h3").exists(), "meta: end_host");
+    assert_eq!(p.read("out/other"), "other");
+    for h in ["h1", "h2", "h3"] {
+        assert_eq!(p.read(&format!("out/free-{h}")), "free");
+    }
+    // --start-at-task skips what comes before.
+    let out = p.playbook("site.yml", &["-i", "inventory", "--start-at-task", "imported", "-l", "h1"]);
+    out.success();
+    assert!(!out.stdout.contains("included for"), "{}", out.stdout);
+}
+
+#[test]
+fn ansible_cfg_supplies_inventory_and_roles_path() {
+    let p = Project::new();
+    p.file("ansible.cfg", "[defaults]\ninventory = hosts\nroles_path = shared_roles\ngathering = explicit\n")
+        .file("hosts", "localhost ansible_connection=local\n")
+        .file("shared_roles/hello/tasks/main.yml", "- debug: msg=hello-from-shared-role\n")
+        .file("p.yml", "- hosts: localhost\n  roles: [hello]\n");
+    let out = p.ferry(&["playbook", "p.yml"]);
+    out.success().contains("hello-from-shared-role");
+    assert!(!out.stdout.contains("Gathering Facts"), "gathering = explicit");
+}

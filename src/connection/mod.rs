@@ -17,7 +17,7 @@ pub async fn open(
         "ssh" | "smart" | "paramiko" | "ansible.builtin.ssh" => {
             let get = |k: &str| vars.resolve(templar, k).ok().flatten();
             let timeout = Duration::from_secs(cfg.connection_timeout.unwrap_or(10));
-            ssh::open(host, &get, timeout).await
+            ssh::open(host, &get, timeout, cfg.host_key_checking).await
         }
         other => Err(format!("connection type '{other}' is not supported (ssh, local)")),
     }

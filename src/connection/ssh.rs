@@ -263,8 +263,15 @@ pub fn params_from_vars(host: &str, get: &(dyn Fn(&str) -> Option<serde_json::Va
     })
 }
 
-pub async fn open(host: &str, get: &(dyn Fn(&str) -> Option<serde_json::Value> + Sync), timeout: Duration) -> Result<Arc<dyn Connection>, String> {
-    let p = params_from_vars(host, get, timeout)?;
+pub async fn open(host: &str, get: &(dyn Fn(&str) -> Option<serde_json::Value> + Sync), timeout: Duration, cfg_hkc: Option<bool>) -> Result<Arc<dyn Connection>, String> {
+    let mut p = params_from_vars(host, get, timeout)?;
+    // ansible.cfg is the weakest source: only when neither a variable nor the environment said.
+    if let Some(false) = cfg_hkc {
+        let said = get("ansible_host_key_checking").or_else(|| get("ansible_ssh_host_key_checking")).is_some() || std::env::var_os("ANSIBLE_HOST_KEY_CHECKING").is_some();
+        if !said {
+            p.host_key_checking = false;
+        }
+    }
     Ssh::connect(&p).await.map(|s| Arc::new(s) as Arc<dyn Connection>).map_err(|e| e.to_string())
 }
 

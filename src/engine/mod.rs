@@ -42,6 +42,14 @@ pub struct RunConfig {
     /// Force `become` for every task (`-b` on the ad-hoc command).
     pub force_become: bool,
     pub connection_timeout: Option<u64>,
+    /// ansible.cfg's host_key_checking (variables and the environment win).
+    pub host_key_checking: Option<bool>,
+    /// Defaults from ansible.cfg as variables (lowest precedence).
+    pub config_vars: Map<String, Value>,
+    /// `gathering`: implicit (default), explicit or smart.
+    pub gathering: Option<String>,
+    /// JSON fact cache directory and timeout in seconds (`fact_caching = jsonfile`).
+    pub fact_cache: Option<(PathBuf, u64)>,
 }
 
 /// Shared state of one run.
@@ -57,7 +65,7 @@ pub struct Run {
     pub load_ctx: LoadCtx,
     /// Variables of the current play for `hostvars` (play vars are not host vars,
     /// but magic variables are).
-    pub(crate) play_magic: Mutex<Map<String, Value>>,
+    pub(crate) play_magic: Mutex<Arc<Map<String, Value>>>,
     pub(crate) start_at: Mutex<Option<String>>,
 }
 
@@ -96,7 +104,7 @@ impl Run {
             reporter: Mutex::new(reporter),
             stats: Mutex::new(IndexMap::new()),
             load_ctx,
-            play_magic: Mutex::new(Map::new()),
+            play_magic: Mutex::new(Arc::default()),
             start_at: Mutex::new(start_at),
         })
     }
@@ -106,9 +114,11 @@ impl Run {
         let mut s = Scope::new();
         s.set_hostvars(Arc::new(HostVars(Arc::downgrade(self))));
         let st = self.host_state(host);
+        s.push_map(self.cfg.config_vars.clone());
         s.push(st.inv_vars.clone());
         s.push(st.facts_layer.clone());
         s.push(st.vars.clone());
+        s.push(self.play_magic());
         s.push(Arc::new(self.magic(host)));
         s.push(self.extra_vars.clone());
         s
@@ -131,8 +141,14 @@ impl Run {
         f(st);
     }
 
+    /// Play-wide magic variables (`groups`, `ansible_play_hosts`, ...), shared by all hosts.
+    pub(crate) fn play_magic(&self) -> Arc<Map<String, Value>> {
+        self.play_magic.lock().expect("magic lock").clone()
+    }
+
+    /// Per-host magic variables (small: built for every task).
     pub(crate) fn magic(&self, host: &str) -> Map<String, Value> {
-        let mut m = self.play_magic.lock().expect("magic lock").clone();
+        let mut m = Map::new();
         m.insert("inventory_hostname".into(), Value::String(host.to_string()));
         m.insert(
             "inventory_hostname_short".into(),

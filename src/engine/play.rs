@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use futures::StreamExt;
 use serde_json::{Map, Value};
 
 use super::task::{run_tasks, Section};
@@ -95,26 +96,52 @@ pub async fn run_play(run: &Arc<Run>, play: &Play, book: &Path) -> Result<PlayEn
             let mut m = magic.clone();
             m.insert("ansible_play_batch".into(), Value::from(batch.clone()));
             m.insert("ansible_play_hosts".into(), Value::from(batch.clone()));
-            *run.play_magic.lock().expect("magic") = m;
+            *run.play_magic.lock().expect("magic") = Arc::new(m);
         }
         let gather = match &play.gather_facts {
             Some(v) => crate::modules::to_bool(v).unwrap_or(true),
-            None => true,
+            None => run.cfg.gathering.as_deref() != Some("explicit"),
         };
         if gather {
-            let task = gather_task(play);
-            run_tasks(run, &pc, std::slice::from_ref(&task), &batch, Section::Normal).await?;
+            let cached = load_fact_cache(run, &batch);
+            let smart = run.cfg.gathering.as_deref() == Some("smart");
+            let todo: Vec<String> = batch.iter().filter(|h| !(smart && cached.contains(*h))).cloned().collect();
+            if !todo.is_empty() {
+                let task = gather_task(play);
+                run_tasks(run, &pc, std::slice::from_ref(&task), &todo, Section::Normal).await?;
+                save_fact_cache(run, &todo);
+            }
         }
         for h in &batch {
             load_vars_files(run, &pc, h)?;
         }
-        run_tasks(run, &pc, &play.pre_tasks, &batch, Section::Normal).await?;
-        flush(run, &pc, &batch).await?;
         let main: Vec<Task> = play.role_tasks.iter().chain(play.tasks.iter()).cloned().collect();
-        run_tasks(run, &pc, &main, &batch, Section::Normal).await?;
-        flush(run, &pc, &batch).await?;
-        run_tasks(run, &pc, &play.post_tasks, &batch, Section::Normal).await?;
-        flush(run, &pc, &batch).await?;
+        let sections: [&[Task]; 3] = [&play.pre_tasks, &main, &play.post_tasks];
+        if play.strategy.as_deref() == Some("free") {
+            // `strategy: free`: every host goes through the play at its own pace.
+            let forks = run.cfg.forks.max(1);
+            let results: Vec<Result<()>> = futures::stream::iter(batch.iter().cloned())
+                .map(|h| {
+                    let pc = &pc;
+                    async move {
+                        let one = [h];
+                        for s in sections {
+                            run_tasks(run, pc, s, &one, Section::Normal).await?;
+                            flush(run, pc, &one).await?;
+                        }
+                        Ok(())
+                    }
+                })
+                .buffer_unordered(forks)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<Vec<()>>>()?;
+        } else {
+            for s in sections {
+                run_tasks(run, &pc, s, &batch, Section::Normal).await?;
+                flush(run, &pc, &batch).await?;
+            }
+        }
         if let Some(max) = play.max_fail_percentage.as_ref().and_then(Value::as_f64) {
             let failed = batch.iter().filter(|h| run.host_state(h).failed).count();
             if (failed as f64) * 100.0 / (batch.len() as f64) > max {
@@ -131,6 +158,45 @@ pub async fn run_play(run: &Arc<Run>, play: &Play, book: &Path) -> Result<PlayEn
         }
     }
     Ok(PlayEnd::Continue)
+}
+
+/// Loads fresh cached facts (`fact_caching = jsonfile`); returns the hosts that had them.
+fn load_fact_cache(run: &Run, hosts: &[String]) -> Vec<String> {
+    let Some((dir, timeout)) = &run.cfg.fact_cache else { return Vec::new() };
+    let mut loaded = Vec::new();
+    for h in hosts {
+        let p = dir.join(h);
+        let fresh = std::fs::metadata(&p)
+            .and_then(|m| m.modified())
+            .map(|t| t.elapsed().map(|e| e.as_secs() < *timeout || *timeout == 0).unwrap_or(false))
+            .unwrap_or(false);
+        if !fresh {
+            continue;
+        }
+        if let Ok(Value::Object(f)) = std::fs::read_to_string(&p).map_err(|_| ()).and_then(|t| serde_json::from_str(&t).map_err(|_| ())) {
+            run.update_host(h, |s| s.add_facts(&f));
+            loaded.push(h.clone());
+        }
+    }
+    loaded
+}
+
+fn save_fact_cache(run: &Run, hosts: &[String]) {
+    let Some((dir, _)) = &run.cfg.fact_cache else { return };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    for h in hosts {
+        let facts = run.host_state(h).facts;
+        if facts.is_empty() {
+            continue;
+        }
+        let tmp = dir.join(format!(".{h}.tmp"));
+        let text = serde_json::to_string(&*facts).unwrap_or_default();
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, dir.join(h));
+        }
+    }
 }
 
 fn limit_hosts(run: &Run, limit: &str) -> Result<Vec<String>> {
@@ -283,4 +349,23 @@ pub fn handler_names(h: &Task) -> Vec<String> {
     }
     v.extend(h.listen.iter().cloned());
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batches;
+    use serde_json::json;
+
+    fn hosts(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("h{i}")).collect()
+    }
+
+    #[test]
+    fn serial_batches() {
+        let sizes = |v| batches(&hosts(10), Some(&v)).iter().map(Vec::len).collect::<Vec<_>>();
+        assert_eq!(sizes(json!(3)), vec![3, 3, 3, 1]);
+        assert_eq!(sizes(json!("50%")), vec![5, 5]);
+        assert_eq!(sizes(json!([1, 2, "50%"])), vec![1, 2, 5, 2]);
+        assert_eq!(batches(&hosts(4), None).len(), 1);
+    }
 }

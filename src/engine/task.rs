@@ -189,6 +189,7 @@ pub fn task_scope(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: &str, ext
     let st = run.host_state(host);
     let mut s = Scope::new();
     s.set_hostvars(Arc::new(super::HostVars(Arc::downgrade(run))));
+    s.push_map(run.cfg.config_vars.clone());
     s.push(pc.role_defaults.clone());
     if let Some(r) = &task.role {
         s.push(r.defaults.clone());
@@ -211,6 +212,7 @@ pub fn task_scope(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: &str, ext
     if let Some(e) = extra {
         s.push_map(e.clone());
     }
+    s.push(run.play_magic());
     let mut magic = run.magic(host);
     if let Some(r) = &task.role {
         magic.insert("role_path".into(), Value::String(r.path.to_string_lossy().into_owned()));
