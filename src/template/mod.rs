@@ -38,8 +38,6 @@ impl Templar {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_syntax(syntax(false));
         env.set_recursion_limit(200);
-        // Ansible renders Python values: True/False/None and ['a', 'b'].
-        env.set_formatter(pyrepr::formatter);
         // Templates referenced by absolute path (template module, lookup('template')).
         env.set_loader(|name| {
             let p = std::path::Path::new(name);

@@ -7,7 +7,12 @@ use minijinja::{Error, Output, State, Value};
 pub fn formatter(out: &mut Output, _state: &mut State, value: &Value) -> Result<(), Error> {
     let s = match value.kind() {
         ValueKind::String => value.as_str().unwrap_or_default().to_string(),
-        ValueKind::Undefined => String::new(),
+        // Ansible (2.19) prints a top-level None as nothing.
+        ValueKind::Undefined | ValueKind::None => String::new(),
+        ValueKind::Number if !value.is_integer() => match f64::try_from(value.clone()) {
+            Ok(f) => super::filters::py_float_repr(f),
+            Err(_) => value.to_string(),
+        },
         _ => repr(value),
     };
     out.write_str(&s).map_err(Error::from)
