@@ -31,6 +31,8 @@ pub enum Cmd {
     Run(AdhocArgs),
     /// List modules, or document one.
     Doc(DocArgs),
+    /// Encrypt and decrypt Ansible Vault files and strings (like ansible-vault).
+    Vault(crate::vault_cli::VaultCmd),
 }
 
 #[derive(ClapArgs, Debug, Clone)]
@@ -74,6 +76,8 @@ pub struct Common {
     /// Extra roles directories (also FERRY_ROLES_PATH / ANSIBLE_ROLES_PATH, ':'-separated).
     #[arg(long = "roles-path")]
     pub roles_path: Vec<PathBuf>,
+    #[command(flatten)]
+    pub vault: crate::vault_cli::VaultArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +129,8 @@ pub struct InventoryArgs {
     /// Print one host's variables.
     #[arg(long)]
     pub host: Option<String>,
+    #[command(flatten)]
+    pub vault: crate::vault_cli::VaultArgs,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -200,6 +206,8 @@ fn load_inventory(sources: &[String]) -> Result<Inventory> {
 }
 
 fn config(c: &Common, acfg: &crate::config::AnsibleCfg) -> Result<RunConfig> {
+    // Vault passwords first: extra vars files, inventories and playbooks may be vaulted.
+    crate::vault_cli::setup(&c.vault)?;
     let forks = c.forks.or(acfg.forks).unwrap_or(50);
     if forks == 0 {
         return Err(Error::Usage("--forks must be at least 1".into()));
@@ -246,6 +254,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
         Cmd::Playbook(a) => playbook(a).await,
         Cmd::Inventory(a) => {
+            crate::vault_cli::setup(&a.vault)?;
             let inv = Inventory::load(&a.inventory)?;
             if let Some(h) = a.host {
                 if !inv.hosts.contains_key(&h) {
@@ -260,6 +269,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Run(a) => adhoc(a).await,
+        Cmd::Vault(a) => crate::vault_cli::run(a),
         Cmd::Doc(a) => {
             match a.module {
                 None => print!("{}", crate::doc::list()),

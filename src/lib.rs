@@ -12,3 +12,5 @@ pub mod report;
 pub mod cli;
 pub mod config;
 pub mod doc;
+pub mod vault;
+pub mod vault_cli;

@@ -125,15 +125,8 @@ pub fn to_json(node: &Node) -> Value {
         Kind::Float(f) => serde_json::Number::from_f64(*f)
             .map(Value::Number)
             .unwrap_or_else(|| Value::String(f.to_string())),
-        Kind::Str(s) => match node.tag.as_deref() {
-            // Keep the ciphertext recognisable for the vault layer.
-            Some("vault") => {
-                let mut m = Map::new();
-                m.insert("__ansible_vault".into(), Value::String(s.clone()));
-                Value::Object(m)
-            }
-            _ => Value::String(s.clone()),
-        },
+        // `!vault` values were decrypted while parsing (see `Builder::on_event`).
+        Kind::Str(s) => Value::String(s.clone()),
         Kind::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
         Kind::Map(pairs) => {
             let mut m = Map::new();
@@ -154,11 +147,28 @@ impl fmt::Display for Kind {
     }
 }
 
-/// Reads and parses a YAML file (all documents).
+/// Reads and parses a YAML file (all documents). A vault-encrypted file
+/// (`$ANSIBLE_VAULT;...`) is decrypted first with the process keyring.
 pub fn load_file(path: &Path) -> Result<Vec<Doc>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+    let raw = std::fs::read(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         source: e,
+    })?;
+    if crate::vault::is_vault_bytes(&raw) {
+        let text = crate::vault::read_text(path)?;
+        // Never quote decrypted lines in error messages.
+        return parse_str(&text, path).map_err(|e| match e {
+            Error::Parse { loc, msg, .. } => Error::Parse {
+                loc,
+                msg: format!("{msg} (in a vault-encrypted file)"),
+                snippet: String::new(),
+            },
+            other => other,
+        });
+    }
+    let text = String::from_utf8(raw).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
     })?;
     parse_str(&text, path)
 }
@@ -193,8 +203,12 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Vec<Doc>, Error> {
         .collect())
 }
 
-/// The offending line with a caret under the column, as Ansible prints it.
+/// The offending line with a caret under the column, as Ansible prints it
+/// (nothing for a vault-encrypted file: its lines mean nothing to a reader).
 pub fn snippet(text: &str, line: usize, col: usize) -> String {
+    if crate::vault::is_vault(text) {
+        return String::new();
+    }
     match text.lines().nth(line.saturating_sub(1)) {
         Some(l) => format!("{l}\n{}^ here", " ".repeat(col.saturating_sub(1))),
         None => String::new(),
@@ -305,6 +319,22 @@ impl MarkedEventReceiver for Builder {
                 let kind = resolve_scalar(text, style, tag.as_deref());
                 let mut node = Node::new(kind, mark);
                 node.tag = tag.filter(|t| !t.starts_with("tag:yaml.org"));
+                if node.tag.as_deref() == Some("vault") {
+                    if let Kind::Str(ciphertext) = &node.kind {
+                        match crate::vault::decrypt_str(ciphertext) {
+                            Ok(plain) => node.kind = Kind::Str(plain),
+                            Err(e) => {
+                                // Point at the key (`pw: !vault |`), not at the ciphertext.
+                                if let Some(Frame::Map(_, _, Some(key))) = self.stack.last() {
+                                    let msg = format!("cannot decrypt the !vault value of '{}': {e}", key.key_str());
+                                    self.error = Some((msg, key.line, key.col));
+                                    return;
+                                }
+                                return self.fail(format!("cannot decrypt this !vault value: {e}"), mark);
+                            }
+                        }
+                    }
+                }
                 self.push_value(node, anchor);
             }
             Event::SequenceStart(anchor, tag) => {
@@ -511,11 +541,36 @@ mod tests {
     }
 
     #[test]
-    fn vault_tag_kept() {
-        let v = one("pw: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\n");
-        assert!(v["pw"]["__ansible_vault"]
-            .as_str()
-            .unwrap()
-            .starts_with("$ANSIBLE_VAULT"));
+    fn vault_values_are_decrypted_or_refused_with_a_position() {
+        let secret = crate::vault::Secret::new("yamltest", "yaml-test-pw");
+        crate::vault::add_secret(secret.clone());
+        let ct = crate::vault::encrypt(b"opensesame", &secret);
+        let text = format!("a: 1\n{}\n", crate::vault::yaml_block(&ct, Some("pw")));
+        let docs = parse_str(&text, Path::new("v.yml")).unwrap();
+        assert_eq!(to_json(&docs[0].root)["pw"], Value::String("opensesame".into()));
+        assert_eq!(docs[0].root.get("pw").unwrap().tag.as_deref(), Some("vault"));
+        // Not decryptable with any secret in the keyring: file:line:col and why.
+        let other = crate::vault::encrypt(b"x", &crate::vault::Secret::new("nobody", "unknown-pw"));
+        let text = format!("a: 1\n{}\n", crate::vault::yaml_block(&other, Some("pw")));
+        let err = parse_str(&text, Path::new("v.yml")).unwrap_err().to_string();
+        assert!(err.starts_with("v.yml:2:1: cannot decrypt the !vault value of 'pw': Decryption failed"), "{err}");
+        assert!(err.contains("pw: !vault |\n^ here"), "{err}");
+        let err = parse_str("- !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\n", Path::new("v.yml")).unwrap_err();
+        assert!(err.to_string().starts_with("v.yml:2:3: cannot decrypt this !vault value: invalid vault data"), "{err}");
+    }
+
+    #[test]
+    fn nested_alias_bomb_in_a_playbook_is_refused() {
+        // "Billion laughs" shaped like a playbook: each level multiplies by 9.
+        let mut text = String::from("- hosts: all\n  vars:\n    l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..9 {
+            let p = format!("*l{}", i - 1);
+            text.push_str(&format!("    l{i}: &l{i} [{}]\n", vec![p.as_str(); 9].join(", ")));
+        }
+        text.push_str("  tasks: [{debug: {var: l8}}]\n");
+        let start = std::time::Instant::now();
+        let err = parse_str(&text, Path::new("bomb.yml")).unwrap_err().to_string();
+        assert!(err.starts_with("bomb.yml:") && err.contains("alias bomb"), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
     }
 }

@@ -34,7 +34,8 @@ fn tags_selected(run: &Run, task: &Task) -> bool {
     if cfg.skip_tags.iter().any(|s| has(s) || (s == "tagged" && !tags.is_empty()) || (s == "untagged" && tags.is_empty()) || s == "all") {
         return false;
     }
-    if has("never") && !cfg.tags.iter().any(|t| has(t) && t != "never" || t == "never") {
+    // `never` tasks run only when one of their tags (or `never`) is asked for.
+    if has("never") && !cfg.tags.iter().any(|t| has(t)) {
         return false;
     }
     if cfg.tags.is_empty() || cfg.tags.iter().any(|t| t == "all") {

@@ -56,7 +56,9 @@ pub fn compute(original: Option<&[u8]>, b: &Block<'_>) -> Result<(Vec<u8>, bool)
         (None, Some(bf)) if bf != "BOF" => Some(bf),
         _ => None,
     };
-    let insert_re = insert_pat.map(|p| pyre::compile(p, false, false)).transpose()?;
+    let insert_re = insert_pat
+        .map(|p| pyre::compile(p, false, false))
+        .transpose()?;
     let mk = |m: &str| {
         let mut v = b.marker.replace("{mark}", m).into_bytes();
         v.push(b'\n');
@@ -168,7 +170,9 @@ impl Module for BlockInFile {
         let b = Block {
             present,
             block: args.str("block").unwrap_or(""),
-            marker: args.str("marker").unwrap_or("# {mark} ANSIBLE MANAGED BLOCK"),
+            marker: args
+                .str("marker")
+                .unwrap_or("# {mark} ANSIBLE MANAGED BLOCK"),
             marker_begin: args.str("marker_begin").unwrap_or("BEGIN"),
             marker_end: args.str("marker_end").unwrap_or("END"),
             insertafter: args.str("insertafter"),
@@ -176,7 +180,11 @@ impl Module for BlockInFile {
             append_newline: args.bool("append_newline"),
             prepend_newline: args.bool("prepend_newline"),
         };
-        let original = if r.exists() { Some(r.content.clone().unwrap_or_default()) } else { None };
+        let original = if r.exists() {
+            Some(r.content.clone().unwrap_or_default())
+        } else {
+            None
+        };
         let (result, has_block) = compute(original.as_deref(), &b).map_err(ModError::fail)?;
         let (changed, mut msg) = match &original {
             Some(o) if *o == result => (false, ""),
@@ -189,7 +197,11 @@ impl Module for BlockInFile {
         }
         let mut o = Outcome::ok();
         if ctx.diff_mode && changed {
-            let mut d = util::text_diff(&lossy(original.as_deref().unwrap_or_default()), &lossy(&result), path);
+            let mut d = util::text_diff(
+                &lossy(original.as_deref().unwrap_or_default()),
+                &lossy(&result),
+                path,
+            );
             d.before_header = format!("{path} (content)");
             d.after_header = d.before_header.clone();
             o = o.diff(d);
@@ -200,7 +212,7 @@ impl Module for BlockInFile {
         }
         let mut changed = changed;
         let mut msg = msg.to_string();
-        if !(ctx.check_mode && !r.exists()) {
+        if !ctx.check_mode || r.exists() {
             textfile::check_attrs(ctx, args, &r, changed, &mut changed, &mut msg).await?;
         }
         o.changed = changed;
@@ -250,33 +262,107 @@ mod tests {
         // No final newline on the last line: one is added first.
         assert_eq!(run("a", &blk("x\ny\n")), format!("a\n{B}"));
         // Update in place keeps the position.
-        assert_eq!(run(&format!("a\n# BEGIN ANSIBLE MANAGED BLOCK\nold\n# END ANSIBLE MANAGED BLOCK\nz\n"), &blk("x\ny")), format!("a\n{B}z\n"));
+        assert_eq!(
+            run(
+                "a\n# BEGIN ANSIBLE MANAGED BLOCK\nold\n# END ANSIBLE MANAGED BLOCK\nz\n",
+                &blk("x\ny")
+            ),
+            format!("a\n{B}z\n")
+        );
         // Idempotent.
         assert_eq!(run(&format!("a\n{B}"), &blk("x\ny")), format!("a\n{B}"));
         // Empty block or absent: removed.
         assert_eq!(run(&format!("a\n{B}z\n"), &blk("")), "a\nz\n");
-        assert_eq!(run(&format!("a\n{B}z\n"), &Block { present: false, ..blk("x") }), "a\nz\n");
+        assert_eq!(
+            run(
+                &format!("a\n{B}z\n"),
+                &Block {
+                    present: false,
+                    ..blk("x")
+                }
+            ),
+            "a\nz\n"
+        );
     }
 
     #[test]
     fn placement() {
-        assert_eq!(run("a\nb\n", &Block { insertbefore: Some("BOF"), ..blk("x\ny") }), format!("{B}a\nb\n"));
-        assert_eq!(run("a\nk\nb\nk\nc\n", &Block { insertafter: Some("^k"), ..blk("x\ny") }), format!("a\nk\nb\nk\n{B}c\n"));
-        assert_eq!(run("a\nk\nb\n", &Block { insertbefore: Some("^k"), ..blk("x\ny") }), format!("a\n{B}k\nb\n"));
-        assert_eq!(run("a\n", &Block { insertbefore: Some("^zz"), ..blk("x\ny") }), format!("a\n{B}"));
+        assert_eq!(
+            run(
+                "a\nb\n",
+                &Block {
+                    insertbefore: Some("BOF"),
+                    ..blk("x\ny")
+                }
+            ),
+            format!("{B}a\nb\n")
+        );
+        assert_eq!(
+            run(
+                "a\nk\nb\nk\nc\n",
+                &Block {
+                    insertafter: Some("^k"),
+                    ..blk("x\ny")
+                }
+            ),
+            format!("a\nk\nb\nk\n{B}c\n")
+        );
+        assert_eq!(
+            run(
+                "a\nk\nb\n",
+                &Block {
+                    insertbefore: Some("^k"),
+                    ..blk("x\ny")
+                }
+            ),
+            format!("a\n{B}k\nb\n")
+        );
+        assert_eq!(
+            run(
+                "a\n",
+                &Block {
+                    insertbefore: Some("^zz"),
+                    ..blk("x\ny")
+                }
+            ),
+            format!("a\n{B}")
+        );
         // Multiline regex searched over the whole file.
-        assert_eq!(run("a\nk\nl\nb\n", &Block { insertafter: Some("(?m)^k\\nl"), ..blk("x\ny") }), format!("a\nk\nl\n{B}b\n"));
+        assert_eq!(
+            run(
+                "a\nk\nl\nb\n",
+                &Block {
+                    insertafter: Some("(?m)^k\\nl"),
+                    ..blk("x\ny")
+                }
+            ),
+            format!("a\nk\nl\n{B}b\n")
+        );
         // Custom markers.
-        let b = Block { marker: "<!-- {mark} -->", marker_begin: "start", marker_end: "stop", ..blk("x") };
+        let b = Block {
+            marker: "<!-- {mark} -->",
+            marker_begin: "start",
+            marker_end: "stop",
+            ..blk("x")
+        };
         assert_eq!(run("", &b), "<!-- start -->\nx\n<!-- stop -->\n");
     }
 
     #[test]
     fn blank_lines() {
-        let b = Block { prepend_newline: true, append_newline: true, insertafter: Some("^a"), ..blk("x\ny") };
+        let b = Block {
+            prepend_newline: true,
+            append_newline: true,
+            insertafter: Some("^a"),
+            ..blk("x\ny")
+        };
         assert_eq!(run("a\nz\n", &b), format!("a\n\n{B}\nz\n"));
         // At the start/end of the file nothing is added.
-        let b = Block { prepend_newline: true, append_newline: true, ..blk("x\ny") };
+        let b = Block {
+            prepend_newline: true,
+            append_newline: true,
+            ..blk("x\ny")
+        };
         assert_eq!(run("", &b), B);
     }
 
@@ -294,7 +380,9 @@ mod tests {
         assert!(!o.changed);
         assert_eq!(o.msg.as_deref(), Some(""));
 
-        let o = env.ok(&BlockInFile, json!({"path": f, "state": "absent"})).await;
+        let o = env
+            .ok(&BlockInFile, json!({"path": f, "state": "absent"}))
+            .await;
         assert_eq!((o.changed, o.msg.as_deref()), (true, Some("Block removed")));
         assert_eq!(env.read("hosts"), "127.0.0.1 localhost\n");
 
@@ -306,6 +394,12 @@ mod tests {
         assert!(!env.pathbuf("sub").exists());
         assert!(env.ok(&BlockInFile, args.clone()).await.changed);
         assert!(!env.ok(&BlockInFile, args).await.changed);
-        assert!(env.run(&BlockInFile, json!({"path": env.path("missing"), "block": "x"})).await.is_err());
+        assert!(env
+            .run(
+                &BlockInFile,
+                json!({"path": env.path("missing"), "block": "x"})
+            )
+            .await
+            .is_err());
     }
 }

@@ -174,7 +174,7 @@ async fn run(flavor: Flavor, args: &Args, ctx: &Ctx<'_>) -> ModResult {
         );
     if out.rc != 0 {
         o.failed = true;
-        o.msg = Some(if flavor == Flavor::Raw { "non-zero return code".into() } else { "non-zero return code".into() });
+        o.msg = Some("non-zero return code".into());
     }
     Ok(o)
 }

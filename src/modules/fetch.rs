@@ -59,8 +59,20 @@ pub fn normpath(p: &str) -> String {
 }
 
 /// Where the file goes on the controller.
-pub fn local_dest(dest: &str, src: &str, host: &str, flat: bool, base: &Path) -> Result<PathBuf, String> {
-    let abs = |d: &str| if d.starts_with('/') { d.to_string() } else { format!("{}/{}", base.display(), d) };
+pub fn local_dest(
+    dest: &str,
+    src: &str,
+    host: &str,
+    flat: bool,
+    base: &Path,
+) -> Result<PathBuf, String> {
+    let abs = |d: &str| {
+        if d.starts_with('/') {
+            d.to_string()
+        } else {
+            format!("{}/{}", base.display(), d)
+        }
+    };
     let path = if flat {
         let d = if dest.ends_with('/') {
             let name = src.rsplit('/').next().unwrap_or(src);
@@ -75,9 +87,14 @@ pub fn local_dest(dest: &str, src: &str, host: &str, flat: bool, base: &Path) ->
     } else {
         let root = normpath(&abs(dest));
         let p = normpath(&format!("{root}/{host}/{src}"));
-        let inside = Path::new(&p).strip_prefix(&root).map(|r| !r.components().any(|c| c == Component::ParentDir)).unwrap_or(false);
+        let inside = Path::new(&p)
+            .strip_prefix(&root)
+            .map(|r| !r.components().any(|c| c == Component::ParentDir))
+            .unwrap_or(false);
         if !inside {
-            return Err(format!("Detected directory traversal, expected to be contained in '{dest}' but got '{p}'"));
+            return Err(format!(
+                "Detected directory traversal, expected to be contained in '{dest}' but got '{p}'"
+            ));
         }
         p
     };
@@ -88,7 +105,11 @@ pub fn local_dest(dest: &str, src: &str, host: &str, flat: bool, base: &Path) ->
 fn write_atomic(dest: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.ferry-tmp.{}", dest.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.ferry-tmp.{}",
+        dest.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
     let res = (|| {
         use std::io::Write;
         let mut f = std::fs::File::create(&tmp)?;
@@ -110,14 +131,22 @@ impl Module for Fetch {
 
     async fn run(&self, args: &Args, ctx: &Ctx<'_>) -> ModResult {
         if ctx.check_mode {
-            return Ok(Outcome { skipped: true, ..Outcome::ok() }.msg("check mode not (yet) supported for this module"));
+            return Ok(Outcome {
+                skipped: true,
+                ..Outcome::ok()
+            }
+            .msg("check mode not (yet) supported for this module"));
         }
         let src = args.req_str("src")?;
         let dest = args.req_str("dest")?;
         let fail_on_missing = args.bool("fail_on_missing");
         let base = match ctx.var("playbook_dir") {
             Some(Value::String(d)) if !d.is_empty() => PathBuf::from(d),
-            _ => ctx.search_dirs.last().cloned().unwrap_or_else(|| std::env::current_dir().unwrap_or_default()),
+            _ => ctx
+                .search_dirs
+                .last()
+                .cloned()
+                .unwrap_or_else(|| std::env::current_dir().unwrap_or_default()),
         };
         // The remote path with `~` expanded (needed to build the local path).
         let remote_src = if src.starts_with('~') {
@@ -126,7 +155,8 @@ impl Module for Fetch {
         } else {
             src.to_string()
         };
-        let local = local_dest(dest, &remote_src, ctx.host, args.bool("flat"), &base).map_err(ModError::fail)?;
+        let local = local_dest(dest, &remote_src, ctx.host, args.bool("flat"), &base)
+            .map_err(ModError::fail)?;
         let local_s = local.to_string_lossy().into_owned();
         let local_data = std::fs::read(&local).ok();
 
@@ -140,7 +170,9 @@ impl Module for Fetch {
             }
         };
         let not_there = |e: ReadError| match e {
-            ReadError::NotFound => missing("the remote file does not exist, not transferring, ignored".into()),
+            ReadError::NotFound => {
+                missing("the remote file does not exist, not transferring, ignored".into())
+            }
             ReadError::IsDir => {
                 if fail_on_missing {
                     missing("remote file is a directory, fetch cannot work on directories".into())
@@ -166,10 +198,18 @@ impl Module for Fetch {
                 "UNREADABLE" => return not_there(ReadError::NotReadable),
                 _ => {}
             }
-            remote_sum = s.lines().find_map(|l| l.strip_prefix("SUM|")).map(str::to_string).filter(|x| x.len() == 40);
+            remote_sum = s
+                .lines()
+                .find_map(|l| l.strip_prefix("SUM|"))
+                .map(str::to_string)
+                .filter(|x| x.len() == 40);
             let local_sum = util::sha1_hex(have);
             if remote_sum.as_deref() == Some(local_sum.as_str()) {
-                return Ok(Outcome::ok().with("md5sum", md5_hex(have)).with("file", src).with("dest", local_s).with("checksum", local_sum));
+                return Ok(Outcome::ok()
+                    .with("md5sum", md5_hex(have))
+                    .with("file", src)
+                    .with("dest", local_s)
+                    .with("checksum", local_sum));
             }
         }
 
@@ -180,18 +220,31 @@ impl Module for Fetch {
         let new_sum = util::sha1_hex(&data);
         let remote_checksum = remote_sum.clone().unwrap_or_else(|| new_sum.clone());
         if local_data.as_deref() == Some(&data[..]) {
-            return Ok(Outcome::ok().with("md5sum", md5_hex(&data)).with("file", src).with("dest", local_s).with("checksum", new_sum));
+            return Ok(Outcome::ok()
+                .with("md5sum", md5_hex(&data))
+                .with("file", src)
+                .with("dest", local_s)
+                .with("checksum", new_sum));
         }
         if args.bool("validate_checksum") && remote_sum.is_some() && new_sum != remote_checksum {
             let mut m = serde_json::Map::new();
-            for (k, v) in [("file", src.to_string()), ("dest", local_s.clone()), ("checksum", new_sum.clone()), ("remote_checksum", remote_checksum.clone())] {
+            for (k, v) in [
+                ("file", src.to_string()),
+                ("dest", local_s.clone()),
+                ("checksum", new_sum.clone()),
+                ("remote_checksum", remote_checksum.clone()),
+            ] {
                 m.insert(k.into(), v.into());
             }
             m.insert("md5sum".into(), md5_hex(&data).into());
             m.insert("remote_md5sum".into(), Value::Null);
-            return Err(ModError::Failed { msg: "checksum mismatch".into(), data: m });
+            return Err(ModError::Failed {
+                msg: "checksum mismatch".into(),
+                data: m,
+            });
         }
-        write_atomic(&local, &data).map_err(|e| ModError::fail(format!("Failed to fetch the file: {e}")))?;
+        write_atomic(&local, &data)
+            .map_err(|e| ModError::fail(format!("Failed to fetch the file: {e}")))?;
         Ok(Outcome::changed(true)
             .with("md5sum", md5_hex(&data))
             .with("dest", local_s)
@@ -210,11 +263,25 @@ mod tests {
     #[test]
     fn destinations() {
         let base = Path::new("/pb");
-        assert_eq!(local_dest("out", "/etc/profile", "web1", false, base).unwrap(), PathBuf::from("/pb/out/web1/etc/profile"));
-        assert_eq!(local_dest("/b/", "rel/x.log", "h", false, base).unwrap(), PathBuf::from("/b/h/rel/x.log"));
-        assert_eq!(local_dest("/b/", "/var/log/x.log", "h", true, base).unwrap(), PathBuf::from("/b/x.log"));
-        assert_eq!(local_dest("/b/y.log", "/var/log/x.log", "h", true, base).unwrap(), PathBuf::from("/b/y.log"));
-        assert!(local_dest("/b", "../../../etc/passwd", "h", false, base).unwrap_err().contains("directory traversal"));
+        assert_eq!(
+            local_dest("out", "/etc/profile", "web1", false, base).unwrap(),
+            PathBuf::from("/pb/out/web1/etc/profile")
+        );
+        assert_eq!(
+            local_dest("/b/", "rel/x.log", "h", false, base).unwrap(),
+            PathBuf::from("/b/h/rel/x.log")
+        );
+        assert_eq!(
+            local_dest("/b/", "/var/log/x.log", "h", true, base).unwrap(),
+            PathBuf::from("/b/x.log")
+        );
+        assert_eq!(
+            local_dest("/b/y.log", "/var/log/x.log", "h", true, base).unwrap(),
+            PathBuf::from("/b/y.log")
+        );
+        assert!(local_dest("/b", "../../../etc/passwd", "h", false, base)
+            .unwrap_err()
+            .contains("directory traversal"));
         assert_eq!(normpath("/a//b/./c/../d"), "/a/b/d");
     }
 
@@ -244,15 +311,31 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&local).unwrap(), "line 2\n");
 
         // flat with a trailing slash.
-        let o = env.ok(&Fetch, json!({"src": src, "dest": format!("{}/", env.path("flat")), "flat": true})).await;
+        let o = env
+            .ok(
+                &Fetch,
+                json!({"src": src, "dest": format!("{}/", env.path("flat")), "flat": true}),
+            )
+            .await;
         assert!(o.changed);
         assert_eq!(env.read("flat/app.log"), "line 2\n");
 
         // Missing: fails by default, ignored with fail_on_missing=no.
-        let e = env.run(&Fetch, json!({"src": env.path("nope"), "dest": out})).await.unwrap_err();
+        let e = env
+            .run(&Fetch, json!({"src": env.path("nope"), "dest": out}))
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("does not exist"));
-        let o = env.ok(&Fetch, json!({"src": env.path("nope"), "dest": out, "fail_on_missing": false})).await;
+        let o = env
+            .ok(
+                &Fetch,
+                json!({"src": env.path("nope"), "dest": out, "fail_on_missing": false}),
+            )
+            .await;
         assert!(!o.changed);
-        assert_eq!(o.msg.as_deref(), Some("the remote file does not exist, not transferring, ignored"));
+        assert_eq!(
+            o.msg.as_deref(),
+            Some("the remote file does not exist, not transferring, ignored")
+        );
     }
 }

@@ -50,7 +50,13 @@ pub struct Present<'a> {
 /// tried without the newline first so that `$` matches at the line's end.
 fn search<'h>(re: &Regex, line: &'h [u8]) -> Option<regex::bytes::Captures<'h>> {
     let stripped = line.strip_suffix(b"\n").unwrap_or(line);
-    re.captures(stripped).or_else(|| if stripped.len() != line.len() { re.captures(line) } else { None })
+    re.captures(stripped).or_else(|| {
+        if stripped.len() != line.len() {
+            re.captures(line)
+        } else {
+            None
+        }
+    })
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -62,7 +68,10 @@ fn ends_nl(l: &[u8]) -> bool {
 }
 
 /// Ansible's `present()`: the new lines, whether they changed, and the message.
-pub fn present(mut lines: Vec<Vec<u8>>, p: &Present<'_>) -> Result<(Vec<Vec<u8>>, bool, &'static str), String> {
+pub fn present(
+    mut lines: Vec<Vec<u8>>,
+    p: &Present<'_>,
+) -> Result<(Vec<Vec<u8>>, bool, &'static str), String> {
     let ins_re = match (p.insertafter, p.insertbefore) {
         (Some(a), _) if a != "BOF" && a != "EOF" => Some(pyre::compile(a, false, false)?),
         (None, Some(b)) if b != "BOF" => Some(pyre::compile(b, false, false)?),
@@ -100,7 +109,11 @@ pub fn present(mut lines: Vec<Vec<u8>>, p: &Present<'_>) -> Result<(Vec<Vec<u8>>
             if rstrip_nl(l) == b_line {
                 index[0] = i as isize;
                 exact = true;
-            } else if ins_re.as_ref().map(|r| search(r, l).is_some()).unwrap_or(false) {
+            } else if ins_re
+                .as_ref()
+                .map(|r| search(r, l).is_some())
+                .unwrap_or(false)
+            {
                 if p.insertafter.is_some() {
                     index[1] = i as isize + 1;
                     if p.firstmatch {
@@ -174,7 +187,12 @@ pub fn present(mut lines: Vec<Vec<u8>>, p: &Present<'_>) -> Result<(Vec<Vec<u8>>
 }
 
 /// Ansible's `absent()`: lines kept and how many were removed.
-pub fn absent(lines: Vec<Vec<u8>>, regexp: Option<&Regex>, search_string: Option<&str>, line: Option<&str>) -> (Vec<Vec<u8>>, usize) {
+pub fn absent(
+    lines: Vec<Vec<u8>>,
+    regexp: Option<&Regex>,
+    search_string: Option<&str>,
+    line: Option<&str>,
+) -> (Vec<Vec<u8>>, usize) {
     let mut found = 0;
     let kept = lines
         .into_iter()
@@ -208,7 +226,9 @@ impl Module for LineInFile {
         let line = args.str("line");
         let backrefs = args.bool("backrefs");
         if search_string.is_some() && backrefs {
-            return Err(ModError::fail("parameters are mutually exclusive: backrefs|search_string"));
+            return Err(ModError::fail(
+                "parameters are mutually exclusive: backrefs|search_string",
+            ));
         }
         let mut warnings: Vec<String> = Vec::new();
         if regexp == Some("") || search_string == Some("") {
@@ -219,7 +239,10 @@ impl Module for LineInFile {
             };
             warnings.push(format!("The {name} is an empty string, which will match every line in the file. This may have unintended consequences, such as replacing the last line in the file rather than appending.{extra}"));
         }
-        let re = regexp.map(|r| pyre::compile(r, false, false)).transpose().map_err(ModError::fail)?;
+        let re = regexp
+            .map(|r| pyre::compile(r, false, false))
+            .transpose()
+            .map_err(ModError::fail)?;
         let state = args.str("state").unwrap_or("present");
         let r = textfile::load(ctx, path).await?;
         if r.is_dir() {
@@ -234,11 +257,21 @@ impl Module for LineInFile {
                 (None, None) => (Some("EOF"), None),
                 other => other,
             };
-            let p = Present { regexp: re.as_ref(), search_string, line, insertafter: ia, insertbefore: ib, backrefs, firstmatch: args.bool("firstmatch") };
+            let p = Present {
+                regexp: re.as_ref(),
+                search_string,
+                line,
+                insertafter: ia,
+                insertbefore: ib,
+                backrefs,
+                firstmatch: args.bool("firstmatch"),
+            };
             run_present(args, ctx, &r, &p).await?
         } else {
             if regexp.is_none() && search_string.is_none() && line.is_none() {
-                return Err(ModError::fail("one of line, search_string, or regexp is required with state=absent"));
+                return Err(ModError::fail(
+                    "one of line, search_string, or regexp is required with state=absent",
+                ));
             }
             run_absent(args, ctx, &r, re.as_ref(), search_string, line).await?
         };
@@ -257,27 +290,63 @@ fn failed_rc(msg: String, rc: i64) -> ModError {
 
 async fn run_present(args: &Args, ctx: &Ctx<'_>, r: &Remote, p: &Present<'_>) -> ModResult {
     if !r.exists() && !args.bool("create") {
-        return Err(failed_rc(format!("Destination {} does not exist !", r.path), 257));
+        return Err(failed_rc(
+            format!("Destination {} does not exist !", r.path),
+            257,
+        ));
     }
     let before = r.content.clone().unwrap_or_default();
     let (lines, changed, msg) = present(readlines(&before), p).map_err(ModError::fail)?;
     let after: Vec<u8> = lines.concat();
-    finish(args, ctx, r, &before, &after, changed, msg.to_string(), None).await
+    finish(
+        args,
+        ctx,
+        r,
+        &before,
+        &after,
+        changed,
+        msg.to_string(),
+        None,
+    )
+    .await
 }
 
-async fn run_absent(args: &Args, ctx: &Ctx<'_>, r: &Remote, re: Option<&Regex>, ss: Option<&str>, line: Option<&str>) -> ModResult {
+async fn run_absent(
+    args: &Args,
+    ctx: &Ctx<'_>,
+    r: &Remote,
+    re: Option<&Regex>,
+    ss: Option<&str>,
+    line: Option<&str>,
+) -> ModResult {
     if !r.exists() {
-        return Ok(Outcome::ok().msg("file not present").with("backup", "").with("found", 0));
+        return Ok(Outcome::ok()
+            .msg("file not present")
+            .with("backup", "")
+            .with("found", 0));
     }
     let before = r.content.clone().unwrap_or_default();
     let (lines, found) = absent(readlines(&before), re, ss, line);
     let after: Vec<u8> = lines.concat();
-    let msg = if found > 0 { format!("{found} line(s) removed") } else { String::new() };
+    let msg = if found > 0 {
+        format!("{found} line(s) removed")
+    } else {
+        String::new()
+    };
     finish(args, ctx, r, &before, &after, found > 0, msg, Some(found)).await
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn finish(args: &Args, ctx: &Ctx<'_>, r: &Remote, before: &[u8], after: &[u8], changed: bool, mut msg: String, found: Option<usize>) -> ModResult {
+async fn finish(
+    args: &Args,
+    ctx: &Ctx<'_>,
+    r: &Remote,
+    before: &[u8],
+    after: &[u8],
+    changed: bool,
+    mut msg: String,
+    found: Option<usize>,
+) -> ModResult {
     let mut o = Outcome::ok();
     if ctx.diff_mode && changed {
         let mut d = util::text_diff(&lossy(before), &lossy(after), &r.path);
@@ -292,7 +361,7 @@ async fn finish(args: &Args, ctx: &Ctx<'_>, r: &Remote, before: &[u8], after: &[
         }
     }
     let mut changed = changed;
-    if !(ctx.check_mode && !r.exists()) {
+    if !ctx.check_mode || r.exists() {
         textfile::check_attrs(ctx, args, r, changed, &mut changed, &mut msg).await?;
     }
     o.changed = changed;
@@ -315,12 +384,23 @@ mod tests {
     }
 
     fn pr<'a>(line: &'a str) -> Present<'a> {
-        Present { regexp: None, search_string: None, line, insertafter: Some("EOF"), insertbefore: None, backrefs: false, firstmatch: false }
+        Present {
+            regexp: None,
+            search_string: None,
+            line,
+            insertafter: Some("EOF"),
+            insertbefore: None,
+            backrefs: false,
+            firstmatch: false,
+        }
     }
 
     #[test]
     fn appends_and_is_idempotent() {
-        assert_eq!(run("a\nb\n", &pr("c")), ("a\nb\nc\n".into(), true, "line added"));
+        assert_eq!(
+            run("a\nb\n", &pr("c")),
+            ("a\nb\nc\n".into(), true, "line added")
+        );
         assert_eq!(run("a\nc\nb\n", &pr("c")), ("a\nc\nb\n".into(), false, ""));
         // A missing final newline is added before the new line.
         assert_eq!(run("a", &pr("c")).0, "a\nc\n");
@@ -330,32 +410,62 @@ mod tests {
     #[test]
     fn regexp_replaces_last_match() {
         let re = pyre::compile("^port=", false, false).unwrap();
-        let p = Present { regexp: Some(&re), ..pr("port=22") };
-        assert_eq!(run("port=1\nx\nport=2\n", &p), ("port=1\nx\nport=22\n".into(), true, "line replaced"));
-        assert_eq!(run("port=1\nx\nport=22\n", &p).1, false);
+        let p = Present {
+            regexp: Some(&re),
+            ..pr("port=22")
+        };
+        assert_eq!(
+            run("port=1\nx\nport=2\n", &p),
+            ("port=1\nx\nport=22\n".into(), true, "line replaced")
+        );
+        assert!(!run("port=1\nx\nport=22\n", &p).1);
         // No match: appended at EOF.
         assert_eq!(run("x\n", &p).0, "x\nport=22\n");
         // firstmatch replaces the first one.
-        let p = Present { firstmatch: true, ..p };
+        let p = Present {
+            firstmatch: true,
+            ..p
+        };
         assert_eq!(run("port=1\nport=2\n", &p).0, "port=22\nport=2\n");
         // `$` matches at the line's end even though lines keep their newline.
         let re = pyre::compile("^x$", false, false).unwrap();
-        assert_eq!(run("x\ny\n", &Present { regexp: Some(&re), ..pr("z") }).0, "z\ny\n");
+        assert_eq!(
+            run(
+                "x\ny\n",
+                &Present {
+                    regexp: Some(&re),
+                    ..pr("z")
+                }
+            )
+            .0,
+            "z\ny\n"
+        );
     }
 
     #[test]
     fn line_already_present_anywhere_is_ok() {
         let re = pyre::compile("^nomatch", false, false).unwrap();
-        let p = Present { regexp: Some(&re), ..pr("b") };
+        let p = Present {
+            regexp: Some(&re),
+            ..pr("b")
+        };
         assert_eq!(run("a\nb\nc\n", &p), ("a\nb\nc\n".into(), false, ""));
     }
 
     #[test]
     fn backrefs() {
         let re = pyre::compile(r"^(host=)(.*)$", false, false).unwrap();
-        let p = Present { regexp: Some(&re), backrefs: true, ..pr(r"\1new # was \2") };
+        let p = Present {
+            regexp: Some(&re),
+            backrefs: true,
+            ..pr(r"\1new # was \2")
+        };
         assert_eq!(run("a\nhost=old\n", &p).0, "a\nhost=new # was old\n");
-        let p = Present { regexp: Some(&re), backrefs: true, ..pr(r"\g<1>x") };
+        let p = Present {
+            regexp: Some(&re),
+            backrefs: true,
+            ..pr(r"\g<1>x")
+        };
         assert_eq!(run("host=y\n", &p).0, "host=x\n");
         // No match: unchanged, even though the line is absent.
         assert_eq!(run("a\n", &p), ("a\n".into(), false, ""));
@@ -363,27 +473,48 @@ mod tests {
 
     #[test]
     fn insertafter_and_before() {
-        let ia = |pat: &'static str, first: bool| Present { insertafter: Some(pat), firstmatch: first, ..pr("new") };
-        assert_eq!(run("a\nx\nb\nx\nc\n", &ia("^x", false)).0, "a\nx\nb\nx\nnew\nc\n");
-        assert_eq!(run("a\nx\nb\nx\nc\n", &ia("^x", true)).0, "a\nx\nnew\nb\nx\nc\n");
+        let ia = |pat: &'static str, first: bool| Present {
+            insertafter: Some(pat),
+            firstmatch: first,
+            ..pr("new")
+        };
+        assert_eq!(
+            run("a\nx\nb\nx\nc\n", &ia("^x", false)).0,
+            "a\nx\nb\nx\nnew\nc\n"
+        );
+        assert_eq!(
+            run("a\nx\nb\nx\nc\n", &ia("^x", true)).0,
+            "a\nx\nnew\nb\nx\nc\n"
+        );
         // Match on the last line.
         assert_eq!(run("a\nx\n", &ia("^x", false)).0, "a\nx\nnew\n");
         // No match: EOF.
         assert_eq!(run("a\n", &ia("^zz", false)).0, "a\nnew\n");
-        let ib = |pat: &'static str| Present { insertafter: None, insertbefore: Some(pat), ..pr("new") };
+        let ib = |pat: &'static str| Present {
+            insertafter: None,
+            insertbefore: Some(pat),
+            ..pr("new")
+        };
         assert_eq!(run("a\nx\nb\n", &ib("^x")).0, "a\nnew\nx\nb\n");
         assert_eq!(run("a\nb\n", &ib("BOF")).0, "new\na\nb\n");
         assert_eq!(run("x\nb\n", &ib("^x")).0, "new\nx\nb\n");
         assert_eq!(run("a\n", &ib("^zz")).0, "a\nnew\n");
         // regexp found: insertafter ignored, line replaced in place.
         let re = pyre::compile("^a", false, false).unwrap();
-        let p = Present { regexp: Some(&re), insertafter: Some("^x"), ..pr("A") };
+        let p = Present {
+            regexp: Some(&re),
+            insertafter: Some("^x"),
+            ..pr("A")
+        };
         assert_eq!(run("a\nx\n", &p).0, "A\nx\n");
     }
 
     #[test]
     fn search_string() {
-        let p = Present { search_string: Some("[x]"), ..pr("y=1") };
+        let p = Present {
+            search_string: Some("[x]"),
+            ..pr("y=1")
+        };
         assert_eq!(run("a\n[x] = 0\n", &p).0, "a\ny=1\n");
     }
 
@@ -403,7 +534,10 @@ mod tests {
         let args = json!({"path": f, "regexp": "^port=", "line": "port=8080", "mode": "0640"});
         let o = env.ok(&LineInFile, args.clone()).await;
         assert!(o.changed);
-        assert_eq!(o.msg.as_deref(), Some("line replaced and ownership, perms or SE linux context changed"));
+        assert_eq!(
+            o.msg.as_deref(),
+            Some("line replaced and ownership, perms or SE linux context changed")
+        );
         assert_eq!(env.read("etc/app.conf"), "a=1\nport=8080\n");
         let o = env.ok(&LineInFile, args).await;
         assert!(!o.changed, "second run must be ok: {:?}", o.msg);
@@ -421,7 +555,10 @@ mod tests {
 
         // Removal with backup and diff.
         let args = json!({"path": f, "regexp": "^a=", "state": "absent", "backup": true});
-        let o = env.run_with(&LineInFile, args.clone(), false, true).await.unwrap();
+        let o = env
+            .run_with(&LineInFile, args.clone(), false, true)
+            .await
+            .unwrap();
         assert!(o.changed);
         assert_eq!(o.msg.as_deref(), Some("1 line(s) removed"));
         assert_eq!(o.diff[0].before, "a=1\nport=8080\n");
@@ -431,7 +568,10 @@ mod tests {
         assert!(!env.ok(&LineInFile, args).await.changed);
 
         // Missing file without create.
-        let e = env.run(&LineInFile, json!({"path": env.path("nope"), "line": "x"})).await.unwrap_err();
+        let e = env
+            .run(&LineInFile, json!({"path": env.path("nope"), "line": "x"}))
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("does not exist"));
     }
 
@@ -441,8 +581,15 @@ mod tests {
         let real = env.write("real.conf", "a\n");
         let link = env.path("link.conf");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        assert!(env.ok(&LineInFile, json!({"path": link, "line": "b"})).await.changed);
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(
+            env.ok(&LineInFile, json!({"path": link, "line": "b"}))
+                .await
+                .changed
+        );
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(env.read("real.conf"), "a\nb\n");
     }
 }

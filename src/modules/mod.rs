@@ -11,20 +11,67 @@ mod pyre;
 mod testutil;
 mod textfile;
 
+mod apt;
+mod apt_key;
+mod apt_repository;
 mod assert;
+mod authorized_key;
 mod blockinfile;
 mod command;
 mod copy;
+mod cron;
+mod deb822_repository;
 mod debug;
+mod dnf;
+mod docker_api;
+mod docker_container;
+mod docker_container_info;
+mod docker_image;
+mod docker_image_info;
+mod docker_network;
+mod dpkg_selections;
 mod fetch;
 mod file;
+mod find;
+mod firewalld;
+mod get_url;
+mod getent;
+mod git;
+mod group;
+mod hostname;
+mod jenkins_api;
+mod jenkins_build;
+mod jenkins_job;
+mod jenkins_plugin;
+mod jenkins_script;
 mod lineinfile;
+mod netfile;
+mod package;
+mod package_facts;
+mod pause;
 mod ping;
+mod pkgmgr;
 mod replace;
+mod rpm_key;
+mod script;
+mod service;
+mod service_facts;
 mod set_fact;
+mod setup;
 mod slurp;
 mod stat;
+mod sudoers;
+mod sysadmin;
+mod systemd;
+mod tempfile;
 mod template;
+mod ufw;
+mod unarchive;
+mod uri;
+mod user;
+mod wait_for;
+mod yum;
+mod yum_repository;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,23 +87,65 @@ pub use spec::{to_bool, Args, Kind, ModuleSpec, Param};
 /// Every module ferry has. Adding a module: a file above and a line here.
 pub fn all() -> &'static [&'static dyn Module] {
     &[
+        &apt::Apt,
+        &apt_key::AptKey,
+        &apt_repository::AptRepository,
         &assert::Assert,
         &assert::Fail,
+        &authorized_key::AuthorizedKey,
         &blockinfile::BlockInFile,
         &command::Command,
         &command::Raw,
         &command::Shell,
         &copy::Copy,
+        &cron::Cron,
+        &deb822_repository::Deb822Repository,
         &debug::Debug,
+        &dnf::Dnf,
+        &docker_container::DockerContainer,
+        &docker_container_info::DockerContainerInfo,
+        &docker_image::DockerImage,
+        &docker_image_info::DockerImageInfo,
+        &docker_network::DockerNetwork,
+        &dpkg_selections::DpkgSelections,
         &fetch::Fetch,
         &file::File,
+        &find::Find,
+        &firewalld::Firewalld,
+        &get_url::GetUrl,
+        &getent::Getent,
+        &git::Git,
+        &group::Group,
+        &hostname::Hostname,
+        &jenkins_build::JenkinsBuild,
+        &jenkins_job::JenkinsJob,
+        &jenkins_plugin::JenkinsPlugin,
+        &jenkins_script::JenkinsScript,
         &lineinfile::LineInFile,
+        &package::Package,
+        &package_facts::PackageFacts,
+        &pause::Pause,
         &ping::Ping,
         &replace::Replace,
+        &rpm_key::RpmKey,
+        &script::Script,
+        &service::Service,
+        &service_facts::ServiceFacts,
         &set_fact::SetFact,
+        &setup::Setup,
         &slurp::Slurp,
         &stat::Stat,
+        &sudoers::Sudoers,
+        &systemd::Systemd,
+        &tempfile::TempFile,
         &template::Template,
+        &ufw::Ufw,
+        &unarchive::Unarchive,
+        &uri::Uri,
+        &user::User,
+        &wait_for::WaitFor,
+        &yum::Yum,
+        &yum_repository::YumRepository,
     ]
 }
 

@@ -19,13 +19,26 @@ pub fn compile(pattern: &str, multiline: bool, dotall: bool) -> Result<Regex, St
     if dotall {
         flags.push('s');
     }
-    let full = if flags.is_empty() { body } else { format!("(?{flags}){body}") };
-    Regex::new(&full).map_err(|e| format!("invalid regular expression {pattern:?}: {}", first_line(&e.to_string())))
+    let full = if flags.is_empty() {
+        body
+    } else {
+        format!("(?{flags}){body}")
+    };
+    Regex::new(&full).map_err(|e| {
+        format!(
+            "invalid regular expression {pattern:?}: {}",
+            first_line(&e.to_string())
+        )
+    })
 }
 
 fn first_line(s: &str) -> String {
     // The crate's messages are multi-line drawings; keep them readable but complete.
-    s.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" ")
+    s.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Whether a Python pattern turns on MULTILINE through an inline flag.
@@ -63,7 +76,9 @@ pub fn translate(p: &str) -> Result<String, String> {
         let c = chars[i];
         if c == '\\' {
             let Some(&n) = chars.get(i + 1) else {
-                return Err(format!("invalid regular expression {p:?}: bad escape (end of pattern)"));
+                return Err(format!(
+                    "invalid regular expression {p:?}: bad escape (end of pattern)"
+                ));
             };
             i += 2;
             match n {
@@ -82,8 +97,14 @@ pub fn translate(p: &str) -> Result<String, String> {
                 }
                 '1'..='9' => {
                     // Three octal digits are a character; otherwise a back-reference.
-                    if i + 1 < chars.len() && n <= '7' && ('0'..='7').contains(&chars[i]) && ('0'..='7').contains(&chars[i + 1]) {
-                        let v = n.to_digit(8).unwrap_or(0) * 64 + chars[i].to_digit(8).unwrap_or(0) * 8 + chars[i + 1].to_digit(8).unwrap_or(0);
+                    if i + 1 < chars.len()
+                        && n <= '7'
+                        && ('0'..='7').contains(&chars[i])
+                        && ('0'..='7').contains(&chars[i + 1])
+                    {
+                        let v = n.to_digit(8).unwrap_or(0) * 64
+                            + chars[i].to_digit(8).unwrap_or(0) * 8
+                            + chars[i + 1].to_digit(8).unwrap_or(0);
                         i += 2;
                         out.push_str(&format!(r"\x{{{v:x}}}"));
                     } else if in_class {
@@ -165,10 +186,14 @@ pub fn translate(p: &str) -> Result<String, String> {
                         continue;
                     }
                     Some('=') | Some('!') => {
-                        return Err(format!("unsupported regular expression {p:?}: look-ahead is not supported"));
+                        return Err(format!(
+                            "unsupported regular expression {p:?}: look-ahead is not supported"
+                        ));
                     }
                     Some('<') if matches!(chars.get(i + 3), Some('=') | Some('!')) => {
-                        return Err(format!("unsupported regular expression {p:?}: look-behind is not supported"));
+                        return Err(format!(
+                            "unsupported regular expression {p:?}: look-behind is not supported"
+                        ));
                     }
                     Some('P') if chars.get(i + 3) == Some(&'=') => {
                         return Err(format!("unsupported regular expression {p:?}: named back-references are not supported"));
@@ -182,13 +207,16 @@ pub fn translate(p: &str) -> Result<String, String> {
                         return Err(format!("unsupported regular expression {p:?}: conditional groups are not supported"));
                     }
                     Some('>') => {
-                        return Err(format!("unsupported regular expression {p:?}: atomic groups are not supported"));
+                        return Err(format!(
+                            "unsupported regular expression {p:?}: atomic groups are not supported"
+                        ));
                     }
                     Some(f) if f.is_ascii_alphabetic() || f == '-' => {
                         // Flag group: drop Python-only flags (a, L, u) that the crate lacks or defaults.
                         let mut j = i + 2;
                         let mut flags = String::new();
-                        while j < chars.len() && (chars[j].is_ascii_alphabetic() || chars[j] == '-') {
+                        while j < chars.len() && (chars[j].is_ascii_alphabetic() || chars[j] == '-')
+                        {
                             if !matches!(chars[j], 'a' | 'L' | 'u') {
                                 flags.push(chars[j]);
                             }
@@ -201,7 +229,11 @@ pub fn translate(p: &str) -> Result<String, String> {
                             Some(')') => out.push_str(&format!("(?{flags})")),
                             Some(':') if flags.is_empty() => out.push_str("(?:"),
                             Some(':') => out.push_str(&format!("(?{flags}:")),
-                            _ => return Err(format!("invalid regular expression {p:?}: unknown extension")),
+                            _ => {
+                                return Err(format!(
+                                    "invalid regular expression {p:?}: unknown extension"
+                                ))
+                            }
                         }
                         i = j + 1;
                         continue;
@@ -218,7 +250,9 @@ pub fn translate(p: &str) -> Result<String, String> {
         }
     }
     if in_class {
-        return Err(format!("invalid regular expression {p:?}: unterminated character set"));
+        return Err(format!(
+            "invalid regular expression {p:?}: unterminated character set"
+        ));
     }
     Ok(out)
 }
@@ -261,7 +295,9 @@ pub fn translate_template(tpl: &str, re: &Regex) -> Result<String, String> {
     let mut i = 0;
     let group = |n: usize| -> Result<String, String> {
         if n > ngroups {
-            Err(format!("invalid group reference {n} in replacement {tpl:?}"))
+            Err(format!(
+                "invalid group reference {n} in replacement {tpl:?}"
+            ))
         } else {
             Ok(format!("${{{n}}}"))
         }
@@ -285,9 +321,13 @@ pub fn translate_template(tpl: &str, re: &Regex) -> Result<String, String> {
         match n {
             'g' => {
                 if chars.get(i) != Some(&'<') {
-                    return Err(format!("missing < in group reference in replacement {tpl:?}"));
+                    return Err(format!(
+                        "missing < in group reference in replacement {tpl:?}"
+                    ));
                 }
-                let end = chars[i..].iter().position(|&c| c == '>').ok_or_else(|| format!("missing > in group reference in replacement {tpl:?}"))?;
+                let end = chars[i..].iter().position(|&c| c == '>').ok_or_else(|| {
+                    format!("missing > in group reference in replacement {tpl:?}")
+                })?;
                 let name: String = chars[i + 1..i + end].iter().collect();
                 i += end + 1;
                 if let Ok(n) = name.parse::<usize>() {
@@ -295,7 +335,9 @@ pub fn translate_template(tpl: &str, re: &Regex) -> Result<String, String> {
                 } else if names.contains(&name.as_str()) {
                     out.push_str(&format!("${{{name}}}"));
                 } else {
-                    return Err(format!("unknown group name '{name}' in replacement {tpl:?}"));
+                    return Err(format!(
+                        "unknown group name '{name}' in replacement {tpl:?}"
+                    ));
                 }
             }
             '0' => {
@@ -313,7 +355,9 @@ pub fn translate_template(tpl: &str, re: &Regex) -> Result<String, String> {
                 let d3 = chars.get(i + 1).copied().filter(|c| c.is_ascii_digit());
                 if let (Some(b), Some(c3)) = (d2, d3) {
                     if n <= '7' && b <= '7' && c3 <= '7' {
-                        let v = n.to_digit(8).unwrap_or(0) * 64 + b.to_digit(8).unwrap_or(0) * 8 + c3.to_digit(8).unwrap_or(0);
+                        let v = n.to_digit(8).unwrap_or(0) * 64
+                            + b.to_digit(8).unwrap_or(0) * 8
+                            + c3.to_digit(8).unwrap_or(0);
                         i += 2;
                         push_literal(&mut out, char::from_u32(v).unwrap_or('\0'));
                         continue;
@@ -334,7 +378,9 @@ pub fn translate_template(tpl: &str, re: &Regex) -> Result<String, String> {
             'a' => out.push('\x07'),
             'b' => out.push('\x08'),
             '\\' => out.push('\\'),
-            c if c.is_ascii_alphabetic() => return Err(format!("bad escape \\{c} in replacement {tpl:?}")),
+            c if c.is_ascii_alphabetic() => {
+                return Err(format!("bad escape \\{c} in replacement {tpl:?}"))
+            }
             other => {
                 out.push('\\');
                 if other == '$' {
@@ -357,7 +403,11 @@ fn push_literal(out: &mut String, c: char) {
 }
 
 /// `match.expand(template)` for one set of captures.
-pub fn expand(re: &Regex, caps: &regex::bytes::Captures<'_>, template: &str) -> Result<Vec<u8>, String> {
+pub fn expand(
+    re: &Regex,
+    caps: &regex::bytes::Captures<'_>,
+    template: &str,
+) -> Result<Vec<u8>, String> {
     let t = translate_template(template, re)?;
     let mut dst = Vec::new();
     caps.expand(t.as_bytes(), &mut dst);
@@ -367,7 +417,14 @@ pub fn expand(re: &Regex, caps: &regex::bytes::Captures<'_>, template: &str) -> 
 /// Python's `fnmatch.fnmatch` (case-sensitive on POSIX).
 pub fn fnmatch(name: &str, pattern: &str) -> bool {
     match glob::Pattern::new(pattern) {
-        Ok(p) => p.matches_with(name, glob::MatchOptions { case_sensitive: true, require_literal_separator: false, require_literal_leading_dot: false }),
+        Ok(p) => p.matches_with(
+            name,
+            glob::MatchOptions {
+                case_sensitive: true,
+                require_literal_separator: false,
+                require_literal_leading_dot: false,
+            },
+        ),
         Err(_) => name == pattern,
     }
 }
@@ -407,7 +464,9 @@ mod tests {
         assert!(translate(r"a(?=b)").unwrap_err().contains("look-ahead"));
         assert!(translate(r"(a)\1").unwrap_err().contains("back-references"));
         assert!(compile(r"^(?P<host>\S+)\s+\{", false, false).is_ok());
-        assert!(compile(r"\<word\>", false, false).unwrap().is_match(b"<word>"));
+        assert!(compile(r"\<word\>", false, false)
+            .unwrap()
+            .is_match(b"<word>"));
     }
 
     #[test]

@@ -36,7 +36,13 @@ pub enum Replaced {
 }
 
 /// Ansible's replace: the section between `after` and `before`, then `re.subn`.
-pub fn compute(contents: &[u8], regexp: &str, replace: &str, after: Option<&str>, before: Option<&str>) -> Result<Replaced, String> {
+pub fn compute(
+    contents: &[u8],
+    regexp: &str,
+    replace: &str,
+    after: Option<&str>,
+    before: Option<&str>,
+) -> Result<Replaced, String> {
     let after = after.filter(|s| !s.is_empty());
     let before = before.filter(|s| !s.is_empty());
     let (start, end, pattern) = match (after, before) {
@@ -50,15 +56,21 @@ pub fn compute(contents: &[u8], regexp: &str, replace: &str, after: Option<&str>
             };
             let re = pyre::compile(&pat, false, true)?;
             let Some(c) = re.captures(contents) else {
-                return Ok(Replaced::NoSection(format!("Pattern for before/after params did not match the given file: {pat}")));
+                return Ok(Replaced::NoSection(format!(
+                    "Pattern for before/after params did not match the given file: {pat}"
+                )));
             };
-            let m = c.name("subsection").ok_or("internal error: no subsection")?;
+            let m = c
+                .name("subsection")
+                .ok_or("internal error: no subsection")?;
             (m.start(), m.end(), Some(pat))
         }
     };
     let _ = pattern;
-    let re = pyre::compile(regexp, true, false).map_err(|e| format!("Unable to process replace due to error: {e}"))?;
-    let tpl = pyre::translate_template(replace, &re).map_err(|e| format!("Unable to process replace due to error: {e}"))?;
+    let re = pyre::compile(regexp, true, false)
+        .map_err(|e| format!("Unable to process replace due to error: {e}"))?;
+    let tpl = pyre::translate_template(replace, &re)
+        .map_err(|e| format!("Unable to process replace due to error: {e}"))?;
     let section = &contents[start..end];
     let count = re.find_iter(section).count();
     if count == 0 {
@@ -92,13 +104,24 @@ impl Module for Replace {
             return Err(failed_rc(format!("Path {path} does not exist !"), 257));
         }
         let contents = r.content.clone().unwrap_or_default();
-        let res = compute(&contents, regexp, args.str("replace").unwrap_or(""), args.str("after"), args.str("before")).map_err(ModError::fail)?;
+        let res = compute(
+            &contents,
+            regexp,
+            args.str("replace").unwrap_or(""),
+            args.str("after"),
+            args.str("before"),
+        )
+        .map_err(ModError::fail)?;
         let (new, count) = match res {
             Replaced::NoSection(msg) => return Ok(Outcome::ok().msg(msg).with("rc", 0)),
             Replaced::Done(new, count) => (new, count),
         };
         let mut changed = count > 0;
-        let mut msg = if changed { format!("{count} replacements made") } else { String::new() };
+        let mut msg = if changed {
+            format!("{count} replacements made")
+        } else {
+            String::new()
+        };
         let mut o = Outcome::ok().with("rc", 0);
         if changed && ctx.diff_mode {
             o = o.diff(util::text_diff(&lossy(&contents), &lossy(&new), path));
@@ -136,8 +159,14 @@ mod tests {
 
     #[test]
     fn multiline_and_backrefs() {
-        assert_eq!(done("a 1\nb 2\n", r"^(\w) (\d)$", r"\2 \1", None, None), ("1 a\n2 b\n".into(), 2));
-        assert_eq!(done("host old\n", r"(?P<k>host) old", r"\g<k> new", None, None), ("host new\n".into(), 1));
+        assert_eq!(
+            done("a 1\nb 2\n", r"^(\w) (\d)$", r"\2 \1", None, None),
+            ("1 a\n2 b\n".into(), 2)
+        );
+        assert_eq!(
+            done("host old\n", r"(?P<k>host) old", r"\g<k> new", None, None),
+            ("host new\n".into(), 1)
+        );
         // Replacement that yields the same text: unchanged.
         assert_eq!(done("abc\n", "b", "b", None, None), ("abc\n".into(), 0));
         assert_eq!(done("x$y\n", r"\$", "$$", None, None), ("x$$y\n".into(), 1));
@@ -146,10 +175,22 @@ mod tests {
     #[test]
     fn sections() {
         let c = "a\n<V>\na\n</V>\na\n";
-        assert_eq!(done(c, "^a$", "#a", Some("(?m)^<V>"), Some("</V>"), ).0, "a\n<V>\n#a\n</V>\na\n");
-        assert_eq!(done(c, "^a$", "#a", Some("</V>"), None).0, "a\n<V>\na\n</V>\n#a\n");
-        assert_eq!(done(c, "^a$", "#a", None, Some("<V>")).0, "#a\n<V>\na\n</V>\na\n");
-        assert!(matches!(compute(c.as_bytes(), "a", "b", Some("nomatch"), None).unwrap(), Replaced::NoSection(_)));
+        assert_eq!(
+            done(c, "^a$", "#a", Some("(?m)^<V>"), Some("</V>"),).0,
+            "a\n<V>\n#a\n</V>\na\n"
+        );
+        assert_eq!(
+            done(c, "^a$", "#a", Some("</V>"), None).0,
+            "a\n<V>\na\n</V>\n#a\n"
+        );
+        assert_eq!(
+            done(c, "^a$", "#a", None, Some("<V>")).0,
+            "#a\n<V>\na\n</V>\na\n"
+        );
+        assert!(matches!(
+            compute(c.as_bytes(), "a", "b", Some("nomatch"), None).unwrap(),
+            Replaced::NoSection(_)
+        ));
     }
 
     #[tokio::test]
@@ -161,10 +202,18 @@ mod tests {
         assert!(o.changed);
         assert_eq!(env.read("sshd_config"), "#PermitRootLogin yes\nPort 22\n");
         let o = env.ok(&Replace, args.clone()).await;
-        assert_eq!((o.changed, o.msg.as_deref()), (true, Some("1 replacements made")));
+        assert_eq!(
+            (o.changed, o.msg.as_deref()),
+            (true, Some("1 replacements made"))
+        );
         assert_eq!(env.read("sshd_config"), "PermitRootLogin no\nPort 22\n");
         let o = env.ok(&Replace, args).await;
         assert!(!o.changed);
-        assert!(env.run(&Replace, json!({"path": env.path("nope"), "regexp": "x"})).await.unwrap_err().to_string().contains("does not exist"));
+        assert!(env
+            .run(&Replace, json!({"path": env.path("nope"), "regexp": "x"}))
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("does not exist"));
     }
 }

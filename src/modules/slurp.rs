@@ -41,7 +41,10 @@ const OK: &[u8] = b"@@FERRY-OK@@\n";
 
 /// Reads a remote file in one round trip; `~` expands to the remote home.
 /// Returns the resolved path and the bytes.
-pub async fn read_remote(ctx: &Ctx<'_>, src: &str) -> Result<Result<(String, Vec<u8>), ReadError>, ModError> {
+pub async fn read_remote(
+    ctx: &Ctx<'_>,
+    src: &str,
+) -> Result<Result<(String, Vec<u8>), ReadError>, ModError> {
     let script = format!(
         "p={}\nif [ ! -e \"$p\" ]; then echo NOTFOUND; exit 0; fi\nif [ -d \"$p\" ]; then echo ISDIR; exit 0; fi\nif [ ! -r \"$p\" ]; then echo UNREADABLE; exit 0; fi\nprintf '%s\\n' \"$p\"\nprintf '@@FERRY-OK@@\\n'\nexec cat -- \"$p\"\n",
         sh_path(src)
@@ -58,9 +61,15 @@ pub async fn read_remote(ctx: &Ctx<'_>, src: &str) -> Result<Result<(String, Vec
     };
     if out.rc != 0 {
         let err = out.stderr_str();
-        return Ok(Err(if err.contains("Permission denied") { ReadError::NotReadable } else { ReadError::Other(err.trim().to_string()) }));
+        return Ok(Err(if err.contains("Permission denied") {
+            ReadError::NotReadable
+        } else {
+            ReadError::Other(err.trim().to_string())
+        }));
     }
-    let path = String::from_utf8_lossy(&out.stdout[..i]).trim_end_matches('\n').to_string();
+    let path = String::from_utf8_lossy(&out.stdout[..i])
+        .trim_end_matches('\n')
+        .to_string();
     Ok(Ok((path, out.stdout[i + OK.len()..].to_vec())))
 }
 
@@ -74,7 +83,10 @@ impl Module for Slurp {
         let src = args.req_str("src")?;
         match read_remote(ctx, src).await? {
             Ok((_, data)) => Ok(Outcome::ok()
-                .with("content", base64::engine::general_purpose::STANDARD.encode(&data))
+                .with(
+                    "content",
+                    base64::engine::general_purpose::STANDARD.encode(&data),
+                )
                 .with("source", src)
                 .with("encoding", "base64")),
             Err(e) => Err(ModError::fail(e.slurp_msg(src))),
@@ -99,9 +111,15 @@ mod tests {
         assert_eq!(field(&o, "source").as_str(), Some(f.as_str()));
         // Read-only: same in check mode, and twice.
         assert_eq!(env.check(&Slurp, json!({"path": f})).await.data, o.data);
-        let e = env.run(&Slurp, json!({"src": env.path("missing")})).await.unwrap_err();
+        let e = env
+            .run(&Slurp, json!({"src": env.path("missing")}))
+            .await
+            .unwrap_err();
         assert!(e.to_string().starts_with("file not found: "));
-        let e = env.run(&Slurp, json!({"src": env.path("")})).await.unwrap_err();
+        let e = env
+            .run(&Slurp, json!({"src": env.path("")}))
+            .await
+            .unwrap_err();
         assert!(e.to_string().starts_with("source is a directory"));
         let e = env.run(&Slurp, json!({})).await.unwrap_err();
         assert!(e.to_string().contains("missing required arguments: src"));

@@ -18,7 +18,12 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
-        TestEnv { dir: tempfile::tempdir().expect("tempdir"), conn: Local::new(), templar: Templar::new(), scope: Scope::new() }
+        TestEnv {
+            dir: tempfile::tempdir().expect("tempdir"),
+            conn: Local::new(),
+            templar: Templar::new(),
+            scope: Scope::new(),
+        }
     }
 
     /// Absolute path (as a string) of `rel` inside the temp dir.
@@ -59,7 +64,13 @@ impl TestEnv {
     }
 
     /// Validates `args` against the module's spec and runs it.
-    pub async fn run_with(&self, m: &dyn Module, args: Value, check_mode: bool, diff_mode: bool) -> ModResult {
+    pub async fn run_with(
+        &self,
+        m: &dyn Module,
+        args: Value,
+        check_mode: bool,
+        diff_mode: bool,
+    ) -> ModResult {
         let map = args.as_object().cloned().unwrap_or_default();
         let args = m.spec().validate(map).map_err(super::ModError::fail)?;
         m.run(&args, &self.ctx(check_mode, diff_mode)).await
@@ -92,7 +103,13 @@ pub fn field<'a>(o: &'a Outcome, k: &str) -> &'a Value {
 
 /// A `Ctx` over any connection (e.g. `connection::recording::Recording` for
 /// recorded-command tests of paths no test host can run, such as Red Hat's).
-pub fn ctx_on<'a>(conn: &'a dyn crate::connection::Connection, templar: &'a Templar, scope: &'a Scope, check_mode: bool, diff_mode: bool) -> Ctx<'a> {
+pub fn ctx_on<'a>(
+    conn: &'a dyn crate::connection::Connection,
+    templar: &'a Templar,
+    scope: &'a Scope,
+    check_mode: bool,
+    diff_mode: bool,
+) -> Ctx<'a> {
     Ctx {
         host: "testhost",
         conn,

@@ -87,14 +87,24 @@ pub async fn load(ctx: &Ctx<'_>, path: &str) -> Result<Remote, ModError> {
     );
     let out = ctx.sh(&script).await?;
     if out.rc != 0 {
-        return Err(ModError::fail(format!("could not read {path}: {}", out.stderr_str().trim())));
+        return Err(ModError::fail(format!(
+            "could not read {path}: {}",
+            out.stderr_str().trim()
+        )));
     }
     let (head, content) = match find(&out.stdout, CONTENT) {
-        Some(i) => (&out.stdout[..i], Some(out.stdout[i + CONTENT.len()..].to_vec())),
+        Some(i) => (
+            &out.stdout[..i],
+            Some(out.stdout[i + CONTENT.len()..].to_vec()),
+        ),
         None => (&out.stdout[..], None),
     };
     let head = String::from_utf8_lossy(head).into_owned();
-    let mut r = Remote { path: path.to_string(), readable: true, ..Remote::default() };
+    let mut r = Remote {
+        path: path.to_string(),
+        readable: true,
+        ..Remote::default()
+    };
     for line in head.lines() {
         if let Some(v) = line.strip_prefix("REAL|") {
             r.real = v.to_string();
@@ -104,7 +114,10 @@ pub async fn load(ctx: &Ctx<'_>, path: &str) -> Result<Remote, ModError> {
             let f: Vec<&str> = v.split('|').collect();
             r.user = f.first().unwrap_or(&"").to_string();
             r.group = f.get(1).unwrap_or(&"").to_string();
-            r.umask = f.get(2).and_then(|m| u32::from_str_radix(m.trim(), 8).ok()).unwrap_or(0o022);
+            r.umask = f
+                .get(2)
+                .and_then(|m| u32::from_str_radix(m.trim(), 8).ok())
+                .unwrap_or(0o022);
         } else if line == "UNREADABLE" {
             r.readable = false;
         }
@@ -115,7 +128,9 @@ pub async fn load(ctx: &Ctx<'_>, path: &str) -> Result<Remote, ModError> {
         r.real = path.to_string();
     }
     if r.st.exists && r.st.kind == "file" && !r.readable {
-        return Err(ModError::fail(format!("{path}: permission denied (file is not readable)")));
+        return Err(ModError::fail(format!(
+            "{path}: permission denied (file is not readable)"
+        )));
     }
     Ok(r)
 }
@@ -131,11 +146,22 @@ pub fn attr_fixes(args: &Args, real: &str, base: &RStat) -> Result<Vec<String>, 
 
 /// Writes `data` atomically to the real file (creating the parent directory
 /// when asked) with the task's validate/backup/mode/owner/group. Returns the backup name.
-pub async fn save(ctx: &Ctx<'_>, args: &Args, r: &Remote, data: &[u8]) -> Result<Option<String>, ModError> {
+pub async fn save(
+    ctx: &Ctx<'_>,
+    args: &Args,
+    r: &Remote,
+    data: &[u8],
+) -> Result<Option<String>, ModError> {
     if !r.dir_exists {
-        let out = ctx.sh(&format!("mkdir -p -- \"$(dirname -- {})\"", quote(&r.real))).await?;
+        let out = ctx
+            .sh(&format!("mkdir -p -- \"$(dirname -- {})\"", quote(&r.real)))
+            .await?;
         if out.rc != 0 {
-            return Err(ModError::fail(format!("Error creating the directory of {}: {}", r.path, out.stderr_str().trim())));
+            return Err(ModError::fail(format!(
+                "Error creating the directory of {}: {}",
+                r.path,
+                out.stderr_str().trim()
+            )));
         }
     }
     let base = r.base_stat();
@@ -146,14 +172,28 @@ pub async fn save(ctx: &Ctx<'_>, args: &Args, r: &Remote, data: &[u8]) -> Result
     util::place(
         ctx,
         data,
-        &Place { dest: &r.real, mode, owner: args.str("owner"), group: args.str("group"), validate: args.str("validate"), backup: args.bool("backup") },
+        &Place {
+            dest: &r.real,
+            mode,
+            owner: args.str("owner"),
+            group: args.str("group"),
+            validate: args.str("validate"),
+            backup: args.bool("backup"),
+        },
     )
     .await
 }
 
 /// Ansible's `check_file_attrs`: fixes attributes when the content did not
 /// change (a write already applied them) and extends the message.
-pub async fn check_attrs(ctx: &Ctx<'_>, args: &Args, r: &Remote, content_changed: bool, changed: &mut bool, msg: &mut String) -> Result<(), ModError> {
+pub async fn check_attrs(
+    ctx: &Ctx<'_>,
+    args: &Args,
+    r: &Remote,
+    content_changed: bool,
+    changed: &mut bool,
+    msg: &mut String,
+) -> Result<(), ModError> {
     let fixes = attr_fixes(args, &r.real, &r.base_stat())?;
     if fixes.is_empty() {
         return Ok(());
@@ -161,7 +201,11 @@ pub async fn check_attrs(ctx: &Ctx<'_>, args: &Args, r: &Remote, content_changed
     if !content_changed && !ctx.check_mode {
         let out = ctx.sh(&format!("set -e\n{}", fixes.join("\n"))).await?;
         if out.rc != 0 {
-            return Err(ModError::fail(format!("{}: {}", r.path, out.stderr_str().trim())));
+            return Err(ModError::fail(format!(
+                "{}: {}",
+                r.path,
+                out.stderr_str().trim()
+            )));
         }
     }
     if *changed {
@@ -200,7 +244,11 @@ pub fn splitlines_keep(data: &[u8]) -> Vec<Vec<u8>> {
                 start = i + 1;
             }
             b'\r' => {
-                let end = if data.get(i + 1) == Some(&b'\n') { i + 1 } else { i };
+                let end = if data.get(i + 1) == Some(&b'\n') {
+                    i + 1
+                } else {
+                    i
+                };
                 out.push(data[start..=end].to_vec());
                 i = end;
                 start = end + 1;
@@ -236,7 +284,10 @@ mod tests {
     fn line_splitting() {
         assert_eq!(readlines(b"a\nb"), vec![b"a\n".to_vec(), b"b".to_vec()]);
         assert_eq!(readlines(b""), Vec::<Vec<u8>>::new());
-        assert_eq!(splitlines_keep(b"a\r\nb\rc\n"), vec![b"a\r\n".to_vec(), b"b\r".to_vec(), b"c\n".to_vec()]);
+        assert_eq!(
+            splitlines_keep(b"a\r\nb\rc\n"),
+            vec![b"a\r\n".to_vec(), b"b\r".to_vec(), b"c\n".to_vec()]
+        );
         assert_eq!(rstrip_nl(b"x\r\n"), b"x");
     }
 

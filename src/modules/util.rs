@@ -117,7 +117,7 @@ pub struct Place<'a> {
 /// never half of one. Returns the backup file name when one was made.
 pub async fn place(ctx: &Ctx<'_>, data: &[u8], p: &Place<'_>) -> Result<Option<String>, ModError> {
     let mut s = format!(
-        "set -e\nd={}\ndir=$(dirname -- \"$d\")\n[ -d \"$dir\" ] || {{ echo \"Destination directory $dir does not exist\" >&2; exit 2; }}\ntmp=$(mktemp \"$dir/.ferry-tmp.XXXXXXXX\")\ntrap 'rm -f \"$tmp\"' EXIT\ncat > \"$tmp\"\n",
+        "set -e\nd={}\ndir=$(dirname -- \"$d\")\n[ -d \"$dir\" ] || {{ echo \"Destination directory $dir does not exist\" >&2; exit 2; }}\ntmp=$(mktemp \"$dir/.ferry-tmp.XXXXXXXX\")\ntrap 'rm -f \"$tmp\"' EXIT\ntrap 'rm -f \"$tmp\"; exit 129' HUP INT TERM PIPE\ncat > \"$tmp\"\n",
         quote(p.dest)
     );
     if let Some(v) = p.validate {

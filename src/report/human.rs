@@ -11,12 +11,16 @@ use crate::engine::{HostResult, Stats, Status};
 pub struct Human {
     out: Box<dyn Write + Send>,
     color: bool,
+    /// Live "still running" line for the current task (terminals only).
+    spinner: Option<indicatif::ProgressBar>,
+    tty: bool,
 }
 
 impl Human {
     pub fn stdout() -> Human {
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        Human { out: Box::new(std::io::stdout()), color }
+        let tty = std::io::stdout().is_terminal();
+        let color = tty && std::env::var_os("NO_COLOR").is_none();
+        Human { out: Box::new(std::io::stdout()), color, spinner: None, tty }
     }
 
     fn paint(&self, code: &str, s: &str) -> String {
@@ -27,7 +31,29 @@ impl Human {
         }
     }
 
+    fn stop_spinner(&mut self) {
+        if let Some(s) = self.spinner.take() {
+            s.finish_and_clear();
+        }
+    }
+
+    /// Shows the task name and elapsed time while hosts work (package installs,
+    /// image builds and training take minutes).
+    fn start_spinner(&mut self, name: &str) {
+        if !self.tty {
+            return;
+        }
+        let s = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]") {
+            s.set_style(style);
+        }
+        s.set_message(name.to_string());
+        s.enable_steady_tick(std::time::Duration::from_millis(120));
+        self.spinner = Some(s);
+    }
+
     fn banner(&mut self, title: &str) {
+        self.stop_spinner();
         let stars = 80usize.saturating_sub(title.len() + 1).max(3);
         let line = format!("\n{title} {}", "*".repeat(stars));
         let _ = writeln!(self.out, "{line}");
@@ -95,9 +121,12 @@ impl Reporter for Human {
     fn task_start(&mut self, name: &str, handler: bool, _module: &str) {
         let kind = if handler { "RUNNING HANDLER" } else { "TASK" };
         self.banner(&format!("{kind} [{name}]"));
+        self.start_spinner(name);
     }
 
     fn host_result(&mut self, r: &HostResult, verbosity: u8, diff: bool) {
+        // Results arrive together at the end of a task (in host order).
+        self.stop_spinner();
         let host = match &r.delegated {
             Some(d) => format!("{} -> {d}", r.host),
             None => r.host.clone(),
@@ -106,14 +135,17 @@ impl Reporter for Human {
         let code = Self::color_for(r.status, r.ignored);
         if !r.items.is_empty() {
             for it in &r.items {
-                if diff {
+                // no_log hides diffs too: they show the content.
+                if diff && !r.no_log {
                     self.print_diff(&it.result);
                 }
                 let word = match it.status {
                     Status::Failed => "failed",
                     s => s.word(),
                 };
-                let mut line = format!("{word}: [{host}] => (item={})", it.label);
+                // Ansible's wording; the label may be the secret itself.
+                let label = if r.no_log { "(censored due to no_log)" } else { it.label.as_str() };
+                let mut line = format!("{word}: [{host}] => (item={label})");
                 if it.status == Status::Failed || verbosity > 0 || r.show {
                     let mut shown = if r.no_log { res.clone() } else { it.result.clone() };
                     shown.remove("ansible_loop_var");
@@ -132,7 +164,7 @@ impl Reporter for Human {
                 let _ = writeln!(self.out, "{painted}");
             }
         } else {
-            if diff {
+            if diff && !r.no_log {
                 self.print_diff(&r.result);
             }
             let line = match r.status {

@@ -17,7 +17,9 @@ pub struct Out {
 
 impl Project {
     pub fn new() -> Project {
-        Project { dir: tempfile::tempdir().expect("tempdir") }
+        Project {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -78,7 +80,12 @@ impl Out {
             .lines()
             .rev()
             .find(|l| l.split_whitespace().next() == Some(host) && l.contains("ok="))
-            .unwrap_or_else(|| panic!("no recap line for {host} in:\n{}\n{}", self.stdout, self.stderr));
+            .unwrap_or_else(|| {
+                panic!(
+                    "no recap line for {host} in:\n{}\n{}",
+                    self.stdout, self.stderr
+                )
+            });
         let get = |k: &str| -> u32 {
             line.split_whitespace()
                 .find_map(|w| w.strip_prefix(&format!("{k}=")))
@@ -98,19 +105,32 @@ impl Out {
 
     #[track_caller]
     pub fn success(&self) -> &Self {
-        assert_eq!(self.code, 0, "exit code {}\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "exit code {}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "exit code {}\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code {}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn contains(&self, s: &str) -> &Self {
-        assert!(self.stdout.contains(s) || self.stderr.contains(s), "{s:?} not in output:\n{}\n{}", self.stdout, self.stderr);
+        assert!(
+            self.stdout.contains(s) || self.stderr.contains(s),
+            "{s:?} not in output:\n{}\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 }
@@ -126,8 +146,16 @@ pub fn snapshot(dir: &Path) -> Vec<(String, u32, Vec<u8>)> {
         entries.sort();
         for p in entries {
             let meta = std::fs::symlink_metadata(&p).unwrap();
-            let data = if meta.is_file() { std::fs::read(&p).unwrap() } else { Vec::new() };
-            out.push((p.to_string_lossy().into_owned(), meta.permissions().mode(), data));
+            let data = if meta.is_file() {
+                std::fs::read(&p).unwrap()
+            } else {
+                Vec::new()
+            };
+            out.push((
+                p.to_string_lossy().into_owned(),
+                meta.permissions().mode(),
+                data,
+            ));
             if meta.is_dir() {
                 walk(&p, out);
             }

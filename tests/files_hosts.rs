@@ -1,0 +1,367 @@
+//! File and utility modules on the Debian test hosts (lab-1..3): lineinfile,
+//! blockinfile, replace, slurp, fetch, find, tempfile, wait_for, pause and
+//! script — each run with `--check` (host untouched), then for real
+//! (changed), then again (ok) where the module can change anything.
+//! `tests/run` starts the hosts; without them these tests say so and pass
+//! only when FERRY_REQUIRE_LAB is unset.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::Project;
+
+/// Everything this file touches on the hosts lives under here.
+const BASE: &str = "/srv/ferry-files-tests";
+const HOSTS: [&str; 3] = ["lab-1", "lab-2", "lab-3"];
+const LIMIT: &str = "lab-1,lab-2,lab-3";
+
+fn lab() -> Option<PathBuf> {
+    let dir =
+        PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
+    let ok = dir.join("hosts.ini").is_file() && ssh_status(&dir, "lab-1", "true") == 0;
+    if ok {
+        return Some(dir);
+    }
+    if std::env::var_os("FERRY_REQUIRE_LAB").is_some() {
+        panic!(
+            "test hosts are required but not up in {} (run tests/hosts/lab up 4)",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "skipping: no test hosts in {} (tests/run starts them)",
+        dir.display()
+    );
+    None
+}
+
+fn ssh_status(dir: &Path, host: &str, cmd: &str) -> i32 {
+    Command::new("ssh")
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            host,
+            cmd,
+        ])
+        .output()
+        .map(|o| o.status.code().unwrap_or(-1))
+        .unwrap_or(-1)
+}
+
+/// Runs a command on a host as root (through the lab's ssh_config); returns stdout.
+fn on_host(dir: &Path, host: &str, cmd: &str) -> String {
+    let out = Command::new("ssh")
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            &format!("root@{host}"),
+            cmd,
+        ])
+        .output()
+        .expect("ssh");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn project(dir: &Path, book: &str) -> Project {
+    let p = Project::new();
+    p.file(
+        "inventory.ini",
+        &std::fs::read_to_string(dir.join("hosts.ini")).unwrap(),
+    );
+    p.file("site.yml", book);
+    p
+}
+
+/// Names, modes and contents of everything under a directory on a host.
+fn tree(dir: &Path, host: &str, d: &str) -> String {
+    on_host(dir, host, &format!("cd {d} 2>/dev/null && find . -printf '%p %m %u\\n' | sort && find . -type f | sort | xargs -r cat"))
+}
+
+#[track_caller]
+fn changed(out: &common::Out, want: (u32, u32)) {
+    for h in HOSTS {
+        let r = out.recap(h);
+        assert_eq!(
+            (r.changed, r.skipped, r.failed, r.unreachable),
+            (want.0, want.1, 0, 0),
+            "{h}: {r:?}\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn lineinfile_blockinfile_replace() {
+    let Some(dir) = lab() else { return };
+    let d = format!("{BASE}/edit");
+    for h in HOSTS {
+        on_host(
+            &dir,
+            h,
+            &format!(
+                "rm -rf {d} && mkdir -p {d} && printf 'port=1\\n# old\\nname=x\\n' > {d}/app.conf"
+            ),
+        );
+    }
+    let p = project(
+        &dir,
+        &format!(
+            r##"
+- hosts: lab
+  gather_facts: false
+  become: true
+  vars:
+    d: {d}
+  tasks:
+    - lineinfile:
+        path: "{{{{ d }}}}/app.conf"
+        regexp: '^port='
+        line: port=8080
+    - lineinfile:
+        path: "{{{{ d }}}}/new.conf"
+        line: a=1
+        create: true
+        mode: "0640"
+    - lineinfile:
+        path: "{{{{ d }}}}/app.conf"
+        regexp: '^# old'
+        state: absent
+    - blockinfile:
+        path: "{{{{ d }}}}/app.conf"
+        marker: "# {{mark}} FERRY"
+        block: |
+          x=1
+          y=2
+    - replace:
+        path: "{{{{ d }}}}/app.conf"
+        regexp: '^name=(\w+)$'
+        replace: 'name=\1-new'
+"##
+        ),
+    );
+    let before: Vec<String> = HOSTS.iter().map(|h| tree(&dir, h, &d)).collect();
+    let check = p.playbook(
+        "site.yml",
+        &["-i", "inventory.ini", "-l", LIMIT, "--check", "--diff"],
+    );
+    check.success();
+    changed(&check, (5, 0));
+    for (h, b) in HOSTS.iter().zip(&before) {
+        assert_eq!(&tree(&dir, h, &d), b, "--check touched {h}");
+    }
+    let first = p.playbook("site.yml", &["-i", "inventory.ini", "-l", LIMIT]);
+    first.success();
+    changed(&first, (5, 0));
+    for h in HOSTS {
+        assert_eq!(
+            on_host(&dir, h, &format!("cat {d}/app.conf")),
+            "port=8080\nname=x-new\n# BEGIN FERRY\nx=1\ny=2\n# END FERRY\n",
+            "{h}"
+        );
+        assert_eq!(
+            on_host(
+                &dir,
+                h,
+                &format!("stat -c '%a %U' {d}/new.conf; cat {d}/new.conf")
+            ),
+            "640 root\na=1\n",
+            "{h}"
+        );
+    }
+    let second = p.playbook("site.yml", &["-i", "inventory.ini", "-l", LIMIT]);
+    second.success();
+    changed(&second, (0, 0));
+}
+
+#[test]
+fn slurp_fetch_find() {
+    let Some(dir) = lab() else { return };
+    let d = format!("{BASE}/read");
+    for h in HOSTS {
+        on_host(&dir, h, &format!("rm -rf {d} && mkdir -p {d}/sub && printf 'hello from %s\\n' {h} > {d}/data.txt && touch {d}/a.log {d}/b.txt {d}/sub/c.log {d}/.hidden.log"));
+    }
+    let p = project(
+        &dir,
+        &format!(
+            r#"
+- hosts: lab
+  gather_facts: false
+  vars:
+    d: {d}
+  tasks:
+    - slurp:
+        src: "{{{{ d }}}}/data.txt"
+      register: s
+    - assert:
+        that:
+          - (s.content | b64decode).startswith('hello from ' + inventory_hostname + '\n')
+          - s.encoding == 'base64'
+    - fetch:
+        src: "{{{{ d }}}}/data.txt"
+        dest: fetched
+    - find:
+        paths: "{{{{ d }}}}"
+        patterns: '*.log'
+        recurse: true
+      register: f
+    - assert:
+        that:
+          - f.matched == 2
+          - f.files | map(attribute='path') | sort | list == [d + '/a.log', d + '/sub/c.log']
+"#
+        ),
+    );
+    let fetched = |h: &str| p.path(&format!("fetched/{h}{d}/data.txt"));
+    let before: Vec<String> = HOSTS.iter().map(|h| tree(&dir, h, &d)).collect();
+    let check = p.playbook("site.yml", &["-i", "inventory.ini", "-l", LIMIT, "--check"]);
+    check.success();
+    // fetch does not run in check mode (skipped); slurp and find only read.
+    changed(&check, (0, 1));
+    assert!(!p.path("fetched").exists(), "--check fetched files");
+    for (h, b) in HOSTS.iter().zip(&before) {
+        assert_eq!(&tree(&dir, h, &d), b, "--check touched {h}");
+    }
+    let first = p.playbook("site.yml", &["-i", "inventory.ini", "-l", LIMIT]);
+    first.success();
+    changed(&first, (1, 0));
+    for h in HOSTS {
+        assert_eq!(
+            std::fs::read_to_string(fetched(h)).unwrap(),
+            format!("hello from {h}\n")
+        );
+    }
+    let second = p.playbook("site.yml", &["-i", "inventory.ini", "-l", LIMIT]);
+    second.success();
+    changed(&second, (0, 0));
+    // A changed remote file is fetched again.
+    on_host(&dir, "lab-2", &format!("echo more >> {d}/data.txt"));
+    let third = p.playbook("site.yml", &["-i", "inventory.ini", "-l", "lab-2"]);
+    third.success();
+    assert_eq!(third.recap("lab-2").changed, 1, "{}", third.stdout);
+    assert_eq!(
+        std::fs::read_to_string(fetched("lab-2")).unwrap(),
+        "hello from lab-2\nmore\n"
+    );
+}
+
+#[test]
+fn tempfile_wait_for_pause_script() {
+    let Some(dir) = lab() else { return };
+    let d = format!("{BASE}/misc");
+    let port = 18431;
+    for h in HOSTS {
+        on_host(
+            &dir,
+            h,
+            &format!(
+                "[ -f {d}/socat.pid ] && kill $(cat {d}/socat.pid) 2>/dev/null; rm -rf {d} && mkdir -p {d}/tmp && touch {d}/ready && \
+                 (socat TCP-LISTEN:{port},reuseaddr,fork SYSTEM:'echo ferry-ready' </dev/null >/dev/null 2>&1 & echo $! > {d}/socat.pid)"
+            ),
+        );
+    }
+    let p = project(
+        &dir,
+        &format!(
+            r#"
+- hosts: lab
+  gather_facts: false
+  vars:
+    d: {d}
+  tasks:
+    - tempfile:
+        path: "{{{{ d }}}}/tmp"
+        prefix: t.
+        suffix: .x
+      become: true
+      register: t
+    - wait_for:
+        path: "{{{{ d }}}}/ready"
+        timeout: 10
+    - wait_for:
+        port: {port}
+        search_regex: 'ferry-(\w+)'
+        timeout: 20
+      register: w
+    - wait_for:
+        port: {closed}
+        state: stopped
+        timeout: 5
+    - pause:
+        seconds: 1
+      register: pz
+    - script: hello.sh {{{{ d }}}}/ran
+      args:
+        creates: "{{{{ d }}}}/ran"
+      become: true
+      register: sc
+    - assert:
+        that:
+          - pz.delta >= 1
+          - ansible_check_mode or w.match_groups == ['ready']
+          - ansible_check_mode or t.path.startswith(d + '/tmp/t.')
+          - sc is skipped or ansible_check_mode or sc.stdout == 'hello ' + inventory_hostname + '\n'
+"#,
+            closed = port + 1
+        ),
+    );
+    p.file(
+        "files/hello.sh",
+        "#!/bin/sh\necho \"hello $(hostname)\"\ntouch \"$1\"\n",
+    );
+    let before: Vec<String> = HOSTS.iter().map(|h| tree(&dir, h, &d)).collect();
+    let check = p.playbook("site.yml", &["-i", "inventory.ini", "-l", LIMIT, "--check"]);
+    check.success();
+    // tempfile and script report they would change; the three wait_for are skipped (no check mode).
+    changed(&check, (2, 3));
+    for (h, b) in HOSTS.iter().zip(&before) {
+        assert_eq!(&tree(&dir, h, &d), b, "--check touched {h}");
+    }
+    let first = p.playbook("site.yml", &["-i", "inventory.ini", "-l", LIMIT]);
+    first.success();
+    changed(&first, (2, 0));
+    let count = |h: &str| {
+        on_host(&dir, h, &format!("ls {d}/tmp | grep -c '^t\\..*\\.x$'"))
+            .trim()
+            .to_string()
+    };
+    for h in HOSTS {
+        assert_eq!(count(h), "1", "{h}");
+        assert_eq!(
+            on_host(&dir, h, &format!("test -e {d}/ran && echo yes")),
+            "yes\n",
+            "{h}"
+        );
+    }
+    // Again: the script is skipped by `creates`; tempfile, like Ansible's, always makes a new one.
+    let second = p.playbook("site.yml", &["-i", "inventory.ini", "-l", LIMIT]);
+    second.success();
+    changed(&second, (1, 1));
+    for h in HOSTS {
+        assert_eq!(count(h), "2", "{h}");
+    }
+    // A port that never opens times out with Ansible's message.
+    let q = project(
+        &dir,
+        &format!(
+            "- hosts: lab-1\n  gather_facts: false\n  tasks:\n    - wait_for: port={} timeout=2\n",
+            port + 2
+        ),
+    );
+    q.playbook("site.yml", &["-i", "inventory.ini"])
+        .code(2)
+        .contains(&format!("Timeout when waiting for 127.0.0.1:{}", port + 2));
+    for h in HOSTS {
+        on_host(
+            &dir,
+            h,
+            &format!("kill $(cat {d}/socat.pid) 2>/dev/null; rm -f {d}/socat.pid"),
+        );
+    }
+}
