@@ -39,7 +39,11 @@ pub struct Secret {
 impl Secret {
     pub fn new(id: &str, password: impl Into<Vec<u8>>) -> Secret {
         Secret {
-            id: if id.is_empty() { "default".into() } else { id.to_string() },
+            id: if id.is_empty() {
+                "default".into()
+            } else {
+                id.to_string()
+            },
             password: password.into(),
         }
     }
@@ -48,7 +52,10 @@ impl Secret {
 impl fmt::Debug for Secret {
     // Never print the password, even in debug output.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Secret").field("id", &self.id).field("password", &"<hidden>").finish()
+        f.debug_struct("Secret")
+            .field("id", &self.id)
+            .field("password", &"<hidden>")
+            .finish()
     }
 }
 
@@ -82,7 +89,10 @@ pub fn set_keyring(secrets: Vec<Secret>) {
 
 /// Adds a secret to the keyring (used by tests; several may run in one process).
 pub fn add_secret(secret: Secret) {
-    KEYRING.write().unwrap_or_else(|e| e.into_inner()).push(secret);
+    KEYRING
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(secret);
 }
 
 /// A copy of the keyring.
@@ -97,7 +107,10 @@ pub fn is_vault(text: &str) -> bool {
 
 /// Whether bytes are vault-encrypted data.
 pub fn is_vault_bytes(data: &[u8]) -> bool {
-    let start = data.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(data.len());
+    let start = data
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(data.len());
     data[start..].starts_with(HEADER.as_bytes())
 }
 
@@ -117,26 +130,49 @@ fn parse_envelope(text: &str) -> Result<Envelope, VaultError> {
     }
     match parts[1] {
         "1.1" | "1.2" => {}
-        "1.0" => return Err(VaultError::Unsupported("version 1.0 (AES with MD5; rekey it with ansible-vault)".into())),
+        "1.0" => {
+            return Err(VaultError::Unsupported(
+                "version 1.0 (AES with MD5; rekey it with ansible-vault)".into(),
+            ))
+        }
         v => return Err(VaultError::Unsupported(format!("version {v}"))),
     }
     if parts[2] != "AES256" {
         return Err(VaultError::Unsupported(format!("cipher {}", parts[2])));
     }
-    let vault_id = parts.get(3).filter(|s| !s.is_empty()).map(|s| s.to_string());
-    let hexbody: String = lines.flat_map(|l| l.chars()).filter(|c| !c.is_whitespace()).collect();
-    let body = hex::decode(&hexbody).map_err(|e| VaultError::Format(format!("vault text is not hex: {e}")))?;
+    let vault_id = parts
+        .get(3)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_string());
+    let hexbody: String = lines
+        .flat_map(|l| l.chars())
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let body = hex::decode(&hexbody)
+        .map_err(|e| VaultError::Format(format!("vault text is not hex: {e}")))?;
     Ok(Envelope { vault_id, body })
 }
 
+/// Salt, HMAC and ciphertext.
+type Parts = (Vec<u8>, Vec<u8>, Vec<u8>);
+
 /// Splits the inner body into salt, HMAC and ciphertext.
-fn split_body(body: &[u8]) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>), VaultError> {
+fn split_body(body: &[u8]) -> Result<Parts, VaultError> {
     let mut it = body.splitn(3, |b| *b == b'\n');
     let (Some(salt), Some(mac), Some(ct)) = (it.next(), it.next(), it.next()) else {
-        return Err(VaultError::Format("expected salt, HMAC and ciphertext".into()));
+        return Err(VaultError::Format(
+            "expected salt, HMAC and ciphertext".into(),
+        ));
     };
-    let dec = |what: &str, x: &[u8]| hex::decode(x.trim_ascii()).map_err(|e| VaultError::Format(format!("{what} is not hex: {e}")));
-    Ok((dec("salt", salt)?, dec("HMAC", mac)?, dec("ciphertext", ct)?))
+    let dec = |what: &str, x: &[u8]| {
+        hex::decode(x.trim_ascii())
+            .map_err(|e| VaultError::Format(format!("{what} is not hex: {e}")))
+    };
+    Ok((
+        dec("salt", salt)?,
+        dec("HMAC", mac)?,
+        dec("ciphertext", ct)?,
+    ))
 }
 
 fn derive(password: &[u8], salt: &[u8]) -> ([u8; 32], [u8; 32], [u8; 16]) {
@@ -160,7 +196,11 @@ fn try_password(password: &[u8], salt: &[u8], mac: &[u8], ct: &[u8]) -> Option<V
     Aes256Ctr::new(&k1.into(), &iv.into()).apply_keystream(&mut data);
     // PKCS#7: the last byte says how many padding bytes there are (1..=16).
     let pad = *data.last()? as usize;
-    if pad == 0 || pad > 16 || pad > data.len() || !data[data.len() - pad..].iter().all(|b| *b as usize == pad) {
+    if pad == 0
+        || pad > 16
+        || pad > data.len()
+        || !data[data.len() - pad..].iter().all(|b| *b as usize == pad)
+    {
         return None;
     }
     data.truncate(data.len() - pad);
@@ -176,7 +216,10 @@ pub fn decrypt_with(text: &str, secrets: &[Secret]) -> Result<Vec<u8>, VaultErro
     }
     let (salt, mac, ct) = split_body(&env.body)?;
     let want = env.vault_id.as_deref().unwrap_or("default");
-    let ordered = secrets.iter().filter(|s| s.id == want).chain(secrets.iter().filter(|s| s.id != want));
+    let ordered = secrets
+        .iter()
+        .filter(|s| s.id == want)
+        .chain(secrets.iter().filter(|s| s.id != want));
     for s in ordered {
         if let Some(pt) = try_password(&s.password, &salt, &mac, &ct) {
             return Ok(pt);
@@ -214,7 +257,12 @@ pub fn encrypt_with_salt(plaintext: &[u8], secret: &Secret, salt: &[u8]) -> Stri
     let mut h = <HmacSha256 as Mac>::new_from_slice(&k2).expect("HMAC takes any key length");
     h.update(&data);
     let mac = h.finalize().into_bytes();
-    let inner = format!("{}\n{}\n{}", hex::encode(salt), hex::encode(mac), hex::encode(&data));
+    let inner = format!(
+        "{}\n{}\n{}",
+        hex::encode(salt),
+        hex::encode(mac),
+        hex::encode(&data)
+    );
     let outer = hex::encode(inner.as_bytes());
     let header = if secret.id.is_empty() || secret.id == "default" {
         format!("{HEADER};1.1;AES256")
@@ -247,7 +295,10 @@ pub fn yaml_block(vaulttext: &str, name: Option<&str>) -> String {
 /// Reads a file, decrypting it when it is vaulted. Errors name the file
 /// (the whole file is the vaulted value, so its position is 1:1).
 pub fn read_text(path: &Path) -> Result<String, crate::error::Error> {
-    let bytes = std::fs::read(path).map_err(|e| crate::error::Error::Io { path: path.to_path_buf(), source: e })?;
+    let bytes = std::fs::read(path).map_err(|e| crate::error::Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     if !is_vault_bytes(&bytes) {
         return String::from_utf8(bytes).map_err(|e| crate::error::Error::Io {
             path: path.to_path_buf(),
@@ -255,7 +306,12 @@ pub fn read_text(path: &Path) -> Result<String, crate::error::Error> {
         });
     }
     let text = String::from_utf8_lossy(&bytes);
-    decrypt_str(&text).map_err(|e| crate::error::Error::parse(crate::error::Location::new(path, 1, 1), format!("vault-encrypted file: {e}")))
+    decrypt_str(&text).map_err(|e| {
+        crate::error::Error::parse(
+            crate::error::Location::new(path, 1, 1),
+            format!("vault-encrypted file: {e}"),
+        )
+    })
 }
 
 /// Where a vault password comes from, as `--vault-id [id@]source` says it.
@@ -272,15 +328,30 @@ pub fn parse_vault_id(spec: &str) -> (String, String) {
 /// stripped of line ends. A script named `*-client[.ext]` gets `--vault-id ID`.
 pub fn secret_from_file(id: &str, path: &Path) -> Result<Secret, String> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|e| format!("The vault password file {} was not found: {e}", path.display()))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        format!(
+            "The vault password file {} was not found: {e}",
+            path.display()
+        )
+    })?;
     if meta.is_dir() {
-        return Err(format!("The vault password file provided '{}' can not be a directory", path.display()));
+        return Err(format!(
+            "The vault password file provided '{}' can not be a directory",
+            path.display()
+        ));
     }
     let password: Vec<u8> = if meta.permissions().mode() & 0o111 != 0 {
         // A bare name must not be looked up in PATH: run the file that was named.
-        let exe = if path.is_absolute() { path.to_path_buf() } else { Path::new(".").join(path) };
+        let exe = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            Path::new(".").join(path)
+        };
         let mut cmd = std::process::Command::new(exe);
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if stem.ends_with("-client") && id != "default" {
             cmd.args(["--vault-id", id]);
         }
@@ -289,22 +360,37 @@ pub fn secret_from_file(id: &str, path: &Path) -> Result<Secret, String> {
             .output()
             .map_err(|e| format!("Problem running vault password script {} ({e}). If this is not a script, remove the executable bit from the file.", path.display()))?;
         if !out.status.success() {
-            return Err(format!("Vault password script {} returned non-zero ({})", path.display(), out.status.code().unwrap_or(-1)));
+            return Err(format!(
+                "Vault password script {} returned non-zero ({})",
+                path.display(),
+                out.status.code().unwrap_or(-1)
+            ));
         }
         trim_line_ends(&out.stdout).to_vec()
     } else {
-        let data = std::fs::read(path).map_err(|e| format!("Could not read vault password file {}: {e}", path.display()))?;
+        let data = std::fs::read(path)
+            .map_err(|e| format!("Could not read vault password file {}: {e}", path.display()))?;
         trim_line_ends(data.trim_ascii()).to_vec()
     };
     if password.is_empty() {
-        return Err(format!("Invalid vault password was provided from file ({})", path.display()));
+        return Err(format!(
+            "Invalid vault password was provided from file ({})",
+            path.display()
+        ));
     }
     Ok(Secret::new(id, password))
 }
 
 fn trim_line_ends(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !matches!(c, b'\r' | b'\n')).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !matches!(c, b'\r' | b'\n')).map(|i| i + 1).unwrap_or(start);
+    let start = b
+        .iter()
+        .position(|c| !matches!(c, b'\r' | b'\n'))
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !matches!(c, b'\r' | b'\n'))
+        .map(|i| i + 1)
+        .unwrap_or(start);
     &b[start..end.max(start)]
 }
 
@@ -316,12 +402,18 @@ pub fn prompt(label: &str) -> Result<Vec<u8>, String> {
     if tty {
         eprint!("{label}");
         let _ = std::io::stderr().flush();
-        let _ = std::process::Command::new("stty").arg("-echo").stdin(std::process::Stdio::inherit()).status();
+        let _ = std::process::Command::new("stty")
+            .arg("-echo")
+            .stdin(std::process::Stdio::inherit())
+            .status();
     }
     let mut line = String::new();
     let res = std::io::stdin().lock().read_line(&mut line);
     if tty {
-        let _ = std::process::Command::new("stty").arg("echo").stdin(std::process::Stdio::inherit()).status();
+        let _ = std::process::Command::new("stty")
+            .arg("echo")
+            .stdin(std::process::Stdio::inherit())
+            .status();
         eprintln!();
     }
     res.map_err(|e| format!("cannot read the vault password: {e}"))?;
@@ -336,7 +428,11 @@ pub fn prompt(label: &str) -> Result<Vec<u8>, String> {
 pub fn secret_from_spec(spec: &str) -> Result<Secret, String> {
     let (id, src) = parse_vault_id(spec);
     if src == "prompt" || src == "prompt_ask_vault_pass" {
-        let label = if id == "default" { "Vault password: ".to_string() } else { format!("Vault password ({id}): ") };
+        let label = if id == "default" {
+            "Vault password: ".to_string()
+        } else {
+            format!("Vault password ({id}): ")
+        };
         return Ok(Secret::new(&id, prompt(&label)?));
     }
     secret_from_file(&id, Path::new(&src))
@@ -355,7 +451,10 @@ mod tests {
         let t = encrypt(b"hello world", &s);
         assert!(t.starts_with("$ANSIBLE_VAULT;1.1;AES256\n"), "{t}");
         assert!(t.ends_with('\n'));
-        assert!(t.lines().skip(1).all(|l| l.len() <= 80 && l.bytes().all(|b| b.is_ascii_hexdigit())));
+        assert!(t
+            .lines()
+            .skip(1)
+            .all(|l| l.len() <= 80 && l.bytes().all(|b| b.is_ascii_hexdigit())));
         let body: Vec<&str> = t.lines().skip(1).collect();
         assert!(body[..body.len() - 1].iter().all(|l| l.len() == 80));
         assert_eq!(decrypt_with(&t, &[s]).unwrap(), b"hello world");
@@ -371,7 +470,10 @@ mod tests {
     #[test]
     fn deterministic_with_salt() {
         let s = Secret::new("default", "pw");
-        assert_eq!(encrypt_with_salt(b"x", &s, b"salt"), encrypt_with_salt(b"x", &s, b"salt"));
+        assert_eq!(
+            encrypt_with_salt(b"x", &s, b"salt"),
+            encrypt_with_salt(b"x", &s, b"salt")
+        );
         assert_ne!(encrypt(b"x", &s), encrypt(b"x", &s));
     }
 
@@ -383,32 +485,69 @@ mod tests {
         assert_eq!(e, VaultError::WrongPassword(Some("prod".into())));
         assert!(e.to_string().contains("vault id 'prod'"), "{e}");
         // A secret under another id is still tried.
-        assert_eq!(decrypt_with(&t, &[Secret::new("dev", "nope"), Secret::new("x", "right")]).unwrap(), b"v");
+        assert_eq!(
+            decrypt_with(&t, &[Secret::new("dev", "nope"), Secret::new("x", "right")]).unwrap(),
+            b"v"
+        );
     }
 
     #[test]
     fn bad_envelopes() {
-        assert!(matches!(decrypt_with("$ANSIBLE_VAULT;1.1;AES256\nzz\n", &[Secret::new("", "p")]), Err(VaultError::Format(_))));
-        assert!(matches!(decrypt_with("$ANSIBLE_VAULT;1.0;AES\n00\n", &[Secret::new("", "p")]), Err(VaultError::Unsupported(_))));
-        assert!(matches!(decrypt_with("$ANSIBLE_VAULT\n", &[Secret::new("", "p")]), Err(VaultError::Format(_))));
+        assert!(matches!(
+            decrypt_with("$ANSIBLE_VAULT;1.1;AES256\nzz\n", &[Secret::new("", "p")]),
+            Err(VaultError::Format(_))
+        ));
+        assert!(matches!(
+            decrypt_with("$ANSIBLE_VAULT;1.0;AES\n00\n", &[Secret::new("", "p")]),
+            Err(VaultError::Unsupported(_))
+        ));
+        assert!(matches!(
+            decrypt_with("$ANSIBLE_VAULT\n", &[Secret::new("", "p")]),
+            Err(VaultError::Format(_))
+        ));
         // Hex, but not salt/hmac/ciphertext.
-        assert!(matches!(decrypt_with("$ANSIBLE_VAULT;1.1;AES256\n6162\n", &[Secret::new("", "p")]), Err(VaultError::Format(_))));
+        assert!(matches!(
+            decrypt_with("$ANSIBLE_VAULT;1.1;AES256\n6162\n", &[Secret::new("", "p")]),
+            Err(VaultError::Format(_))
+        ));
     }
 
     #[test]
     fn decrypts_what_ansible_vault_wrote() {
         let text = FROM_ANSIBLE.split_once('\n').map(|(_, rest)| rest).unwrap();
-        let block: String = text.lines().map(|l| l.trim_start()).collect::<Vec<_>>().join("\n");
-        assert_eq!(decrypt_with(&block, &[Secret::new("default", "ferry-vault-pw")]).unwrap(), b"s3cret value\n");
+        let block: String = text
+            .lines()
+            .map(|l| l.trim_start())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(
+            decrypt_with(&block, &[Secret::new("default", "ferry-vault-pw")]).unwrap(),
+            b"s3cret value\n"
+        );
     }
 
     #[test]
     fn ids_and_blocks() {
-        assert_eq!(parse_vault_id("dev@pw.txt"), ("dev".into(), "pw.txt".into()));
-        assert_eq!(parse_vault_id("pw.txt"), ("default".into(), "pw.txt".into()));
-        assert_eq!(parse_vault_id("prompt"), ("default".into(), "prompt".into()));
-        assert_eq!(yaml_block("A\nB\n", Some("x")), "x: !vault |\n          A\n          B");
-        assert_eq!(format!("{:?}", Secret::new("a", "pw")), "Secret { id: \"a\", password: \"<hidden>\" }");
+        assert_eq!(
+            parse_vault_id("dev@pw.txt"),
+            ("dev".into(), "pw.txt".into())
+        );
+        assert_eq!(
+            parse_vault_id("pw.txt"),
+            ("default".into(), "pw.txt".into())
+        );
+        assert_eq!(
+            parse_vault_id("prompt"),
+            ("default".into(), "prompt".into())
+        );
+        assert_eq!(
+            yaml_block("A\nB\n", Some("x")),
+            "x: !vault |\n          A\n          B"
+        );
+        assert_eq!(
+            format!("{:?}", Secret::new("a", "pw")),
+            "Secret { id: \"a\", password: \"<hidden>\" }"
+        );
         assert_eq!(trim_line_ends(b"\r\npw\n\n"), b"pw");
     }
 }

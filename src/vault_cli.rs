@@ -16,10 +16,18 @@ use crate::vault::{self, Secret};
 #[derive(Args, Debug, Clone, Default)]
 pub struct VaultArgs {
     /// Ask for the vault password.
-    #[arg(short = 'J', long = "ask-vault-pass", visible_alias = "ask-vault-password")]
+    #[arg(
+        short = 'J',
+        long = "ask-vault-pass",
+        visible_alias = "ask-vault-password"
+    )]
     pub ask_vault_pass: bool,
     /// Vault password file, or an executable script printing the password (repeatable).
-    #[arg(long = "vault-password-file", visible_alias = "vault-pass-file", env = "ANSIBLE_VAULT_PASSWORD_FILE")]
+    #[arg(
+        long = "vault-password-file",
+        visible_alias = "vault-pass-file",
+        env = "ANSIBLE_VAULT_PASSWORD_FILE"
+    )]
     pub vault_password_file: Vec<PathBuf>,
     /// A vault identity: [ID@]SOURCE, SOURCE being `prompt`, a file or a script (repeatable).
     #[arg(long = "vault-id")]
@@ -38,7 +46,9 @@ pub fn load_secrets(a: &VaultArgs) -> Result<Vec<Secret>> {
     for spec in &a.vault_id {
         let (id, _) = vault::parse_vault_id(spec);
         if id.contains(';') {
-            return Err(Error::Usage(format!("'{id}' is not a valid vault id. The character ';' is not allowed in vault ids")));
+            return Err(Error::Usage(format!(
+                "'{id}' is not a valid vault id. The character ';' is not allowed in vault ids"
+            )));
         }
         out.push(vault::secret_from_spec(spec).map_err(Error::Usage)?);
     }
@@ -46,7 +56,10 @@ pub fn load_secrets(a: &VaultArgs) -> Result<Vec<Secret>> {
         out.push(vault::secret_from_file("default", f).map_err(Error::Usage)?);
     }
     if a.ask_vault_pass {
-        out.push(Secret::new("default", vault::prompt("Vault password: ").map_err(Error::Usage)?));
+        out.push(Secret::new(
+            "default",
+            vault::prompt("Vault password: ").map_err(Error::Usage)?,
+        ));
     }
     Ok(out)
 }
@@ -149,7 +162,10 @@ pub fn run(cmd: VaultCmd) -> Result<i32> {
         VaultAction::Create { file, opts } => {
             let secret = encrypt_secret(&opts)?;
             if file.exists() {
-                return Err(Error::Usage(format!("{} exists, please use 'edit' instead", file.display())));
+                return Err(Error::Usage(format!(
+                    "{} exists, please use 'edit' instead",
+                    file.display()
+                )));
             }
             let text = edit_in_private_file(&file, b"")?;
             write_atomic(&file, vault::encrypt(&text, &secret).as_bytes())?;
@@ -159,7 +175,10 @@ pub fn run(cmd: VaultCmd) -> Result<i32> {
             let ciphertext = read_file(&file)?;
             let text = String::from_utf8_lossy(&ciphertext).into_owned();
             if !vault::is_vault(&text) {
-                return Err(Error::Usage(format!("{} is not a vault encrypted file", file.display())));
+                return Err(Error::Usage(format!(
+                    "{} is not a vault encrypted file",
+                    file.display()
+                )));
             }
             let plain = decrypt(&file, &text)?;
             // Keep the file's vault id: find which secret opened it.
@@ -174,12 +193,19 @@ pub fn run(cmd: VaultCmd) -> Result<i32> {
                 write_atomic(&file, vault::encrypt(&edited, &secret).as_bytes())?;
             }
         }
-        VaultAction::Encrypt { files, output, opts } => {
+        VaultAction::Encrypt {
+            files,
+            output,
+            opts,
+        } => {
             let secret = encrypt_secret(&opts)?;
             for (src, dst) in in_out(&files, output.as_deref())? {
                 let data = read_input(src.as_deref())?;
                 if vault::is_vault_bytes(&data) {
-                    return Err(Error::Usage(format!("input is already encrypted: {}", name(src.as_deref()))));
+                    return Err(Error::Usage(format!(
+                        "input is already encrypted: {}",
+                        name(src.as_deref())
+                    )));
                 }
                 write_output(dst.as_deref(), vault::encrypt(&data, &secret).as_bytes())?;
             }
@@ -187,13 +213,20 @@ pub fn run(cmd: VaultCmd) -> Result<i32> {
                 eprintln!("Encryption successful");
             }
         }
-        VaultAction::Decrypt { files, output, opts } => {
+        VaultAction::Decrypt {
+            files,
+            output,
+            opts,
+        } => {
             setup(&opts.vault)?;
             for (src, dst) in in_out(&files, output.as_deref())? {
                 let data = read_input(src.as_deref())?;
                 let text = String::from_utf8_lossy(&data).into_owned();
                 if !vault::is_vault(&text) {
-                    return Err(Error::Usage(format!("input is not vault encrypted data: {}", name(src.as_deref()))));
+                    return Err(Error::Usage(format!(
+                        "input is not vault encrypted data: {}",
+                        name(src.as_deref())
+                    )));
                 }
                 let plain = decrypt(Path::new(&name(src.as_deref())), &text)?;
                 write_output(dst.as_deref(), &plain)?;
@@ -204,7 +237,11 @@ pub fn run(cmd: VaultCmd) -> Result<i32> {
         }
         VaultAction::View { files, opts } => {
             setup(&opts.vault)?;
-            let files: Vec<Option<PathBuf>> = if files.is_empty() { vec![None] } else { files.into_iter().map(Some).collect() };
+            let files: Vec<Option<PathBuf>> = if files.is_empty() {
+                vec![None]
+            } else {
+                files.into_iter().map(Some).collect()
+            };
             for f in files {
                 let data = read_input(f.as_deref())?;
                 let text = String::from_utf8_lossy(&data).into_owned();
@@ -214,12 +251,23 @@ pub fn run(cmd: VaultCmd) -> Result<i32> {
                 let _ = o.flush();
             }
         }
-        VaultAction::EncryptString { strings, name: names, stdin_name, prompt, output, opts } => {
+        VaultAction::EncryptString {
+            strings,
+            name: names,
+            stdin_name,
+            prompt,
+            output,
+            opts,
+        } => {
             let secret = encrypt_secret(&opts)?;
             let args: Vec<&String> = strings.iter().filter(|s| s.as_str() != "-").collect();
-            let read_stdin = strings.iter().any(|s| s == "-") || stdin_name.is_some() || (args.is_empty() && !prompt);
+            let read_stdin = strings.iter().any(|s| s == "-")
+                || stdin_name.is_some()
+                || (args.is_empty() && !prompt);
             if prompt && read_stdin {
-                return Err(Error::Usage("The --prompt option is not supported if also reading input from stdin".into()));
+                return Err(Error::Usage(
+                    "The --prompt option is not supported if also reading input from stdin".into(),
+                ));
             }
             let mut items: Vec<(Vec<u8>, Option<String>)> = Vec::new();
             if prompt {
@@ -232,7 +280,9 @@ pub fn run(cmd: VaultCmd) -> Result<i32> {
                     eprintln!("Reading plaintext input from stdin. (ctrl-d to end input, twice if your content does not already have a newline)");
                 }
                 let mut buf = Vec::new();
-                std::io::stdin().read_to_end(&mut buf).map_err(|e| Error::Usage(format!("cannot read stdin: {e}")))?;
+                std::io::stdin()
+                    .read_to_end(&mut buf)
+                    .map_err(|e| Error::Usage(format!("cannot read stdin: {e}")))?;
                 if buf.is_empty() {
                     return Err(Error::Usage("stdin was empty, not encrypting".into()));
                 }
@@ -244,7 +294,10 @@ pub fn run(cmd: VaultCmd) -> Result<i32> {
                 }
                 items.push((s.as_bytes().to_vec(), names.get(i).cloned()));
             }
-            let blocks: Vec<String> = items.iter().map(|(v, n)| vault::yaml_block(&vault::encrypt(v, &secret), n.as_deref())).collect();
+            let blocks: Vec<String> = items
+                .iter()
+                .map(|(v, n)| vault::yaml_block(&vault::encrypt(v, &secret), n.as_deref()))
+                .collect();
             let mut text = blocks.join("\n");
             text.push('\n');
             write_output(output.as_deref().or(Some(Path::new("-"))), text.as_bytes())?;
@@ -252,7 +305,12 @@ pub fn run(cmd: VaultCmd) -> Result<i32> {
                 eprintln!("Encryption successful");
             }
         }
-        VaultAction::Rekey { files, new_vault_password_file, new_vault_id, opts } => {
+        VaultAction::Rekey {
+            files,
+            new_vault_password_file,
+            new_vault_id,
+            opts,
+        } => {
             setup(&opts.vault)?;
             let new = match (new_vault_password_file, new_vault_id) {
                 (Some(f), _) => vault::secret_from_file("default", &f).map_err(Error::Usage)?,
@@ -280,10 +338,11 @@ fn encrypt_secret(opts: &VaultOpts) -> Result<Secret> {
     let secrets = load_secrets(&opts.vault)?;
     vault::set_keyring(secrets.clone());
     if let Some(id) = &opts.encrypt_vault_id {
-        return secrets
-            .into_iter()
-            .find(|s| &s.id == id)
-            .ok_or_else(|| Error::Usage(format!("Did not find a match for --encrypt-vault-id={id} in the known vault-ids")));
+        return secrets.into_iter().find(|s| &s.id == id).ok_or_else(|| {
+            Error::Usage(format!(
+                "Did not find a match for --encrypt-vault-id={id} in the known vault-ids"
+            ))
+        });
     }
     match secrets.len() {
         0 => new_password_prompt("default"),
@@ -312,13 +371,16 @@ type Io = (Option<PathBuf>, Option<PathBuf>);
 /// Pairs inputs with outputs: in place, or all into `--output`, or stdin → stdout.
 fn in_out(files: &[PathBuf], output: Option<&Path>) -> Result<Vec<Io>> {
     if output.is_some() && files.len() > 1 {
-        return Err(Error::Usage("At most one input file may be used with the --output option".into()));
+        return Err(Error::Usage(
+            "At most one input file may be used with the --output option".into(),
+        ));
     }
-    let files: Vec<Option<PathBuf>> = if files.is_empty() || files.iter().all(|f| f.as_os_str() == "-") {
-        vec![None]
-    } else {
-        files.iter().map(|f| Some(f.clone())).collect()
-    };
+    let files: Vec<Option<PathBuf>> =
+        if files.is_empty() || files.iter().all(|f| f.as_os_str() == "-") {
+            vec![None]
+        } else {
+            files.iter().map(|f| Some(f.clone())).collect()
+        };
     Ok(files
         .into_iter()
         .map(|f| {
@@ -332,11 +394,15 @@ fn in_out(files: &[PathBuf], output: Option<&Path>) -> Result<Vec<Io>> {
 }
 
 fn name(p: Option<&Path>) -> String {
-    p.map(|p| p.display().to_string()).unwrap_or_else(|| "<stdin>".into())
+    p.map(|p| p.display().to_string())
+        .unwrap_or_else(|| "<stdin>".into())
 }
 
 fn read_file(p: &Path) -> Result<Vec<u8>> {
-    std::fs::read(p).map_err(|e| Error::Io { path: p.to_path_buf(), source: e })
+    std::fs::read(p).map_err(|e| Error::Io {
+        path: p.to_path_buf(),
+        source: e,
+    })
 }
 
 fn read_input(p: Option<&Path>) -> Result<Vec<u8>> {
@@ -344,7 +410,9 @@ fn read_input(p: Option<&Path>) -> Result<Vec<u8>> {
         Some(p) => read_file(p),
         None => {
             let mut b = Vec::new();
-            std::io::stdin().read_to_end(&mut b).map_err(|e| Error::Usage(format!("cannot read stdin: {e}")))?;
+            std::io::stdin()
+                .read_to_end(&mut b)
+                .map_err(|e| Error::Usage(format!("cannot read stdin: {e}")))?;
             Ok(b)
         }
     }
@@ -355,7 +423,9 @@ fn write_output(p: Option<&Path>, data: &[u8]) -> Result<()> {
         Some(p) if p.as_os_str() != "-" => write_atomic(p, data),
         _ => {
             let mut o = std::io::stdout();
-            o.write_all(data).and_then(|_| o.flush()).map_err(|e| Error::Other(format!("cannot write to stdout: {e}")))
+            o.write_all(data)
+                .and_then(|_| o.flush())
+                .map_err(|e| Error::Other(format!("cannot write to stdout: {e}")))
         }
     }
 }
@@ -365,13 +435,32 @@ fn write_output(p: Option<&Path>, data: &[u8]) -> Result<()> {
 /// file keeps its mode; a new one is 0600.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let io = |e: std::io::Error| Error::Io { path: path.to_path_buf(), source: e };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let base = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "vault".into());
-    let tmp = dir.join(format!(".{base}.ferry-tmp.{}.{}", std::process::id(), random_suffix()));
-    let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
+    let io = |e: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "vault".into());
+    let tmp = dir.join(format!(
+        ".{base}.ferry-tmp.{}.{}",
+        std::process::id(),
+        random_suffix()
+    ));
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o600);
     let res = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
@@ -399,10 +488,23 @@ struct PrivateFile {
 impl PrivateFile {
     fn new(like: &Path, data: &[u8]) -> Result<PrivateFile> {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        let dir = std::env::temp_dir().join(format!("ferry-vault-{}-{}", std::process::id(), random_suffix()));
-        std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| Error::Io { path: dir.clone(), source: e })?;
+        let dir = std::env::temp_dir().join(format!(
+            "ferry-vault-{}-{}",
+            std::process::id(),
+            random_suffix()
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| Error::Io {
+                path: dir.clone(),
+                source: e,
+            })?;
         // Same extension as the real file, so editors pick the right syntax.
-        let fname = like.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "vault".into());
+        let fname = like
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "vault".into());
         let file = dir.join(fname);
         let pf = PrivateFile { dir, file };
         let mut f = std::fs::OpenOptions::new()
@@ -410,8 +512,14 @@ impl PrivateFile {
             .create_new(true)
             .mode(0o600)
             .open(&pf.file)
-            .map_err(|e| Error::Io { path: pf.file.clone(), source: e })?;
-        f.write_all(data).map_err(|e| Error::Io { path: pf.file.clone(), source: e })?;
+            .map_err(|e| Error::Io {
+                path: pf.file.clone(),
+                source: e,
+            })?;
+        f.write_all(data).map_err(|e| Error::Io {
+            path: pf.file.clone(),
+            source: e,
+        })?;
         Ok(pf)
     }
 }
@@ -432,7 +540,9 @@ impl Drop for PrivateFile {
 fn edit_in_private_file(like: &Path, data: &[u8]) -> Result<Vec<u8>> {
     let pf = PrivateFile::new(like, data)?;
     let editor = std::env::var("EDITOR").unwrap_or_else(|_| "vi".into());
-    let mut argv = shlex::split(&editor).filter(|v| !v.is_empty()).ok_or_else(|| Error::Usage(format!("cannot parse $EDITOR {editor:?}")))?;
+    let mut argv = shlex::split(&editor)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Error::Usage(format!("cannot parse $EDITOR {editor:?}")))?;
     let prog = argv.remove(0);
     let status = std::process::Command::new(&prog)
         .args(&argv)
@@ -440,9 +550,14 @@ fn edit_in_private_file(like: &Path, data: &[u8]) -> Result<Vec<u8>> {
         .status()
         .map_err(|e| Error::Usage(format!("cannot run the editor {prog}: {e}")))?;
     if !status.success() {
-        return Err(Error::Other(format!("the editor {prog} failed ({status}); nothing was saved")));
+        return Err(Error::Other(format!(
+            "the editor {prog} failed ({status}); nothing was saved"
+        )));
     }
-    std::fs::read(&pf.file).map_err(|e| Error::Io { path: pf.file.clone(), source: e })
+    std::fs::read(&pf.file).map_err(|e| Error::Io {
+        path: pf.file.clone(),
+        source: e,
+    })
 }
 
 #[cfg(test)]
@@ -455,11 +570,17 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("f.yml");
         write_atomic(&p, b"one").unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
         write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
     }
 
@@ -467,8 +588,14 @@ mod tests {
     fn private_file_is_0600_in_0700_dir_and_removed() {
         use std::os::unix::fs::PermissionsExt;
         let pf = PrivateFile::new(Path::new("x/secrets.yml"), b"plain").unwrap();
-        assert_eq!(std::fs::metadata(&pf.dir).unwrap().permissions().mode() & 0o777, 0o700);
-        assert_eq!(std::fs::metadata(&pf.file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&pf.dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert_eq!(
+            std::fs::metadata(&pf.file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert!(pf.file.ends_with("secrets.yml"));
         let dir = pf.dir.clone();
         drop(pf);
@@ -480,7 +607,14 @@ mod tests {
         let v = in_out(&[], None).unwrap();
         assert_eq!(v, vec![(None, Some(PathBuf::from("-")))]);
         let v = in_out(&[PathBuf::from("a")], Some(Path::new("b"))).unwrap();
-        assert_eq!(v, vec![(Some(PathBuf::from("a")), Some(PathBuf::from("b")))]);
-        assert!(in_out(&[PathBuf::from("a"), PathBuf::from("b")], Some(Path::new("c"))).is_err());
+        assert_eq!(
+            v,
+            vec![(Some(PathBuf::from("a")), Some(PathBuf::from("b")))]
+        );
+        assert!(in_out(
+            &[PathBuf::from("a"), PathBuf::from("b")],
+            Some(Path::new("c"))
+        )
+        .is_err());
     }
 }

@@ -565,7 +565,7 @@ mod tests {
         let mut text = String::from("- hosts: all\n  vars:\n    l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
         for i in 1..9 {
             let p = format!("*l{}", i - 1);
-            text.push_str(&format!("    l{i}: &l{i} [{}]\n", vec![p.as_str(); 9].join(", ")));
+            text.push_str(&format!("    l{i}: &l{i} [{}]\n", [p.as_str(); 9].join(", ")));
         }
         text.push_str("  tasks: [{debug: {var: l8}}]\n");
         let start = std::time::Instant::now();

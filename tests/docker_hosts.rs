@@ -20,21 +20,35 @@ const HOST: &str = "lab-3";
 static LOCK: Mutex<()> = Mutex::new(());
 
 fn lab() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
+    let dir =
+        PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
     let ok = dir.join("hosts.ini").is_file() && ssh_status(&dir, HOST, "true") == 0;
     if ok {
         return Some(dir);
     }
     if std::env::var_os("FERRY_REQUIRE_LAB").is_some() {
-        panic!("test hosts are required but not up in {} (run tests/hosts/lab up 4)", dir.display());
+        panic!(
+            "test hosts are required but not up in {} (run tests/hosts/lab up 4)",
+            dir.display()
+        );
     }
-    eprintln!("skipping: no test hosts in {} (tests/run starts them)", dir.display());
+    eprintln!(
+        "skipping: no test hosts in {} (tests/run starts them)",
+        dir.display()
+    );
     None
 }
 
 fn ssh_status(dir: &Path, host: &str, cmd: &str) -> i32 {
     Command::new("ssh")
-        .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", host, cmd])
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            host,
+            cmd,
+        ])
         .output()
         .map(|o| o.status.code().unwrap_or(-1))
         .unwrap_or(-1)
@@ -43,7 +57,14 @@ fn ssh_status(dir: &Path, host: &str, cmd: &str) -> i32 {
 /// Runs a command on a host as root (through the lab's ssh_config); returns stdout.
 fn on_host(dir: &Path, host: &str, cmd: &str) -> String {
     let out = Command::new("ssh")
-        .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", &format!("root@{host}"), cmd])
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            &format!("root@{host}"),
+            cmd,
+        ])
         .output()
         .expect("ssh");
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -58,7 +79,10 @@ fn project(dir: &Path, book: &str) -> Project {
     let p = Project::new();
     p.file(
         "inventory.ini",
-        &format!("[trainer]\n{HOST} ansible_user=deploy ansible_ssh_common_args='-F {}/ssh_config'\n", dir.display()),
+        &format!(
+            "[trainer]\n{HOST} ansible_user=deploy ansible_ssh_common_args='-F {}/ssh_config'\n",
+            dir.display()
+        ),
     );
     p.file("site.yml", book);
     std::os::unix::fs::symlink(repo().join("roles"), p.path("roles")).unwrap();
@@ -71,7 +95,8 @@ fn run(p: &Project, extra: &[&str]) -> common::Out {
     p.playbook("site.yml", &args)
 }
 
-const DOCKER_VARS: &str = "docker_daemon_options: {bridge: none, iptables: false, ip-forward: false, ip-masq: false}";
+const DOCKER_VARS: &str =
+    "docker_daemon_options: {bridge: none, iptables: false, ip-forward: false, ip-masq: false}";
 
 /// The docker role on lab-3 (idempotent; the first call on a fresh lab installs docker.io).
 fn ensure_docker(dir: &Path) {
@@ -96,11 +121,22 @@ fn docker_role_installs_and_starts_the_engine_inside_the_host() {
     run(&p, &[]).success();
     let again = run(&p, &[]);
     again.success();
-    assert_eq!(again.recap(HOST).changed, 0, "second run changed something:\n{}", again.stdout);
+    assert_eq!(
+        again.recap(HOST).changed,
+        0,
+        "second run changed something:\n{}",
+        again.stdout
+    );
     let info = on_host(&dir, HOST, "docker info --format '{{.ServerVersion}} {{.Driver}}'; cat /etc/docker/daemon.json; id -nG ferry-dkuser");
     assert!(info.contains("overlay2"), "{info}");
-    assert!(info.contains("\"bridge\": \"none\"") && info.contains("\"iptables\": false"), "{info}");
-    assert!(info.split_whitespace().any(|w| w == "docker"), "ferry-dkuser not in the docker group: {info}");
+    assert!(
+        info.contains("\"bridge\": \"none\"") && info.contains("\"iptables\": false"),
+        "{info}"
+    );
+    assert!(
+        info.split_whitespace().any(|w| w == "docker"),
+        "ferry-dkuser not in the docker group: {info}"
+    );
     assert!(on_host(&dir, HOST, "pgrep -x dockerd >/dev/null && echo running").contains("running"));
 }
 
@@ -110,10 +146,14 @@ fn tiny_rootfs(path: &Path) {
     let mut b = tar::Builder::new(f);
     for (src, dst) in [
         ("/usr/bin/dash", "bin/sh"),
-        ("/lib/x86_64-linux-gnu/libc.so.6", "lib/x86_64-linux-gnu/libc.so.6"),
+        (
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "lib/x86_64-linux-gnu/libc.so.6",
+        ),
         ("/lib64/ld-linux-x86-64.so.2", "lib64/ld-linux-x86-64.so.2"),
     ] {
-        b.append_path_with_name(std::fs::canonicalize(src).unwrap(), dst).unwrap();
+        b.append_path_with_name(std::fs::canonicalize(src).unwrap(), dst)
+            .unwrap();
     }
     b.finish().unwrap();
 }
@@ -185,28 +225,53 @@ fn docker_modules_build_run_and_stay_idempotent() {
     on_host(&dir, HOST, "docker rm -f ferry-dktest-daemon ferry-dktest-once >/dev/null 2>&1; docker rmi -f ferry-dktest/app ferry-dktest/tiny:1 >/dev/null 2>&1; true");
 
     let check = run(&p, &["--check"]);
-    check.success().contains("RESULT imp=True img=True daemon=True exists=False");
-    assert!(on_host(&dir, HOST, "docker images -q ferry-dktest/tiny:1").trim().is_empty(), "check mode imported an image");
+    check
+        .success()
+        .contains("RESULT imp=True img=True daemon=True exists=False");
+    assert!(
+        on_host(&dir, HOST, "docker images -q ferry-dktest/tiny:1")
+            .trim()
+            .is_empty(),
+        "check mode imported an image"
+    );
 
     let first = run(&p, &[]);
-    first.success().contains("RESULT imp=True img=True daemon=True exists=True");
-    first.contains("status=0").contains(r#"stdout=\"out:hello\\n\""#).contains("err-line").contains("ferry.context.sha256");
+    first
+        .success()
+        .contains("RESULT imp=True img=True daemon=True exists=True");
+    first
+        .contains("status=0")
+        .contains(r#"stdout=\"out:hello\\n\""#)
+        .contains("err-line")
+        .contains("ferry.context.sha256");
     let second = run(&p, &[]);
     // The one-shot container always runs (changed); nothing else changes.
-    second.success().contains("RESULT imp=False img=False daemon=False exists=True");
+    second
+        .success()
+        .contains("RESULT imp=False img=False daemon=False exists=True");
     assert_eq!(second.recap(HOST).changed, 1, "{}", second.stdout);
     // The ignored file is not in the image; the built-in labels are.
     let ls = on_host(&dir, HOST, "docker inspect -f '{{.HostConfig.NetworkMode}} {{.State.Running}} {{range .Mounts}}{{.Source}}:{{.Destination}}:{{.RW}}{{end}}' ferry-dktest-daemon");
     assert_eq!(ls.trim(), "none true /var/tmp:/host-tmp:false");
     // A changed option recreates the container; a changed context rebuilds the image.
-    p.file("site.yml", &book.replace("MODE: \"daemon\"", "MODE: \"other\""));
+    p.file(
+        "site.yml",
+        &book.replace("MODE: \"daemon\"", "MODE: \"other\""),
+    );
     let third = run(&p, &[]);
-    third.success().contains("RESULT imp=False img=False daemon=True");
+    third
+        .success()
+        .contains("RESULT imp=False img=False daemon=True");
     p.file("ctx/msg.txt", "changed\n");
     let fourth = run(&p, &[]);
-    fourth.success().contains("RESULT imp=False img=True daemon=True").contains(r#"stdout=\"out:changed\\n\""#);
+    fourth
+        .success()
+        .contains("RESULT imp=False img=True daemon=True")
+        .contains(r#"stdout=\"out:changed\\n\""#);
     p.file("ctx/big.csv", "still ignored,2\n");
-    run(&p, &[]).success().contains("RESULT imp=False img=False daemon=False");
+    run(&p, &[])
+        .success()
+        .contains("RESULT imp=False img=False daemon=False");
 
     // A failing one-shot container fails the task with its output and status.
     let p2 = project(&dir, "");
@@ -223,18 +288,35 @@ fn docker_modules_build_run_and_stay_idempotent() {
         "- hosts: trainer\n  become: true\n  gather_facts: false\n  tasks:\n    - docker_container: {name: ferry-dktest-daemon, state: absent}\n    - docker_image: {name: ferry-dktest/app, state: absent}\n",
     );
     run(&p2, &[]).success();
-    assert_eq!(on_host(&dir, HOST, "docker ps -aq --filter name=ferry-dktest | wc -l").trim(), "0");
+    assert_eq!(
+        on_host(
+            &dir,
+            HOST,
+            "docker ps -aq --filter name=ferry-dktest | wc -l"
+        )
+        .trim(),
+        "0"
+    );
 }
 
 /// The trainer base image's rootfs tarball (built once, cached).
 fn trainer_base() -> PathBuf {
-    let out = Command::new(repo().join("tests/hosts/trainer-base")).output().expect("tests/hosts/trainer-base");
-    assert!(out.status.success(), "trainer-base failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(repo().join("tests/hosts/trainer-base"))
+        .output()
+        .expect("tests/hosts/trainer-base");
+    assert!(
+        out.status.success(),
+        "trainer-base failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 fn accuracy(text: &str) -> f64 {
-    let line = text.lines().find(|l| l.starts_with("accuracy=")).unwrap_or_else(|| panic!("no accuracy= line in {text:?}"));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("accuracy="))
+        .unwrap_or_else(|| panic!("no accuracy= line in {text:?}"));
     let a: f64 = line["accuracy=".len()..].trim().parse().unwrap();
     assert!((0.0..=1.0).contains(&a), "{line}");
     a
@@ -246,7 +328,11 @@ fn trainer_builds_the_image_and_trains_lda_and_mlp() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let base = trainer_base();
     let real = Path::new("/work/shared/data/eeg");
-    let data_src = if real.join("train.csv").is_file() && real.join("test.csv").is_file() { real.to_string_lossy().into_owned() } else { String::new() };
+    let data_src = if real.join("train.csv").is_file() && real.join("test.csv").is_file() {
+        real.to_string_lossy().into_owned()
+    } else {
+        String::new()
+    };
     let tdir = "/srv/ferry-dktest-trainer";
     let vars = format!(
         "    {DOCKER_VARS}\n    trainer_dir: {tdir}\n    trainer_image: ferry-dktest/trainer\n    trainer_base_image: ferry/trainer-base:bookworm\n    trainer_base_image_tarball: {}\n    trainer_install_requirements: \"0\"\n    trainer_data_src: \"{data_src}\"\n    trainer_tune_max_seconds: 15\n    trainer_tune_n_iter: 4\n    trainer_container_prefix: ferry-dktest\n",
@@ -264,28 +350,47 @@ fn trainer_builds_the_image_and_trains_lda_and_mlp() {
     eprintln!("scenario 1 (first run): {:.1}s", t0.elapsed().as_secs_f64());
     let result = on_host(&dir, HOST, &format!("cat {tdir}/result.txt"));
     let lda = accuracy(&result);
-    assert!(s1.stdout.contains(result.trim()), "result.txt {result:?} is not the printed accuracy:\n{}", s1.stdout);
+    assert!(
+        s1.stdout.contains(result.trim()),
+        "result.txt {result:?} is not the printed accuracy:\n{}",
+        s1.stdout
+    );
     let models = on_host(&dir, HOST, &format!("ls {tdir}/data/models"));
     assert!(models.contains("lda.joblib"), "{models}");
     let below = lda < 0.80;
-    assert!(s1.stdout.contains(if below { "BELOW the threshold" } else { "meets the threshold" }));
+    assert!(s1.stdout.contains(if below {
+        "BELOW the threshold"
+    } else {
+        "meets the threshold"
+    }));
     if !data_src.is_empty() {
         // The measured value on the real data (roles/trainer/README.md).
-        assert!((lda - 0.6915).abs() < 0.02, "LDA accuracy on the real data: {lda}");
+        assert!(
+            (lda - 0.6915).abs() < 0.02,
+            "LDA accuracy on the real data: {lda}"
+        );
     }
 
     // Second run: nothing is rebuilt.
     let t1 = std::time::Instant::now();
     let again = run(&p, &[]);
     again.success().contains("IMAGE_CHANGED=False");
-    eprintln!("scenario 1 (second run): {:.1}s", t1.elapsed().as_secs_f64());
-    assert_eq!(accuracy(&on_host(&dir, HOST, &format!("cat {tdir}/result.txt"))), lda);
+    eprintln!(
+        "scenario 1 (second run): {:.1}s",
+        t1.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        accuracy(&on_host(&dir, HOST, &format!("cat {tdir}/result.txt"))),
+        lda
+    );
 
     // Scenario 2: the MLP, tuned when below the threshold.
     p.file("site.yml", &book(2));
     let t2 = std::time::Instant::now();
     let s2 = run(&p, &[]);
-    s2.success().contains("MLP accuracy=").contains("IMAGE_CHANGED=False");
+    s2.success()
+        .contains("MLP accuracy=")
+        .contains("IMAGE_CHANGED=False");
     eprintln!("scenario 2: {:.1}s", t2.elapsed().as_secs_f64());
     let report = on_host(&dir, HOST, &format!("cat {tdir}/report.json"));
     let r: serde_json::Value = serde_json::from_str(&report).unwrap();
@@ -298,12 +403,18 @@ fn trainer_builds_the_image_and_trains_lda_and_mlp() {
     assert!(models.contains("nn.joblib"), "{models}");
     if nn < 0.80 {
         assert_eq!(r["tuned"], serde_json::Value::Bool(true), "{report}");
-        assert!(r["best_params"]["hidden_layer_sizes"].is_array(), "{report}");
+        assert!(
+            r["best_params"]["hidden_layer_sizes"].is_array(),
+            "{report}"
+        );
         assert!(models.contains("nn-tuned.joblib"), "{models}");
         assert!(s2.stdout.contains("best_params="), "{}", s2.stdout);
     }
     if !data_src.is_empty() {
-        assert!((nn - 0.6554).abs() < 0.02, "MLP accuracy on the real data: {nn}");
+        assert!(
+            (nn - 0.6554).abs() < 0.02,
+            "MLP accuracy on the real data: {nn}"
+        );
     }
     eprintln!("accuracies: LDA {lda}, MLP {nn}, final {fin} ({report})");
 }

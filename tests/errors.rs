@@ -30,10 +30,32 @@ fn play(tasks: &str) -> String {
 fn cases() -> Vec<(Case, Option<String>)> {
     // (case, site.yml contents when the case uses the standard play header)
     let t = |name: &'static str, tasks: &str, code: i32, want: &'static [&'static str]| {
-        (Case { name, files: &[], args: &[], code, want }, Some(play(tasks)))
+        (
+            Case {
+                name,
+                files: &[],
+                args: &[],
+                code,
+                want,
+            },
+            Some(play(tasks)),
+        )
     };
-    let f = |name: &'static str, files: &'static [(&'static str, &'static str)], args: &'static [&'static str], code: i32, want: &'static [&'static str]| {
-        (Case { name, files, args, code, want }, None)
+    let f = |name: &'static str,
+             files: &'static [(&'static str, &'static str)],
+             args: &'static [&'static str],
+             code: i32,
+             want: &'static [&'static str]| {
+        (
+            Case {
+                name,
+                files,
+                args,
+                code,
+                want,
+            },
+            None,
+        )
     };
     vec![
         // --- YAML syntax
@@ -120,16 +142,33 @@ fn error_catalogue() {
         for (path, text) in c.files {
             p.file(path, text);
         }
-        let out = if c.args.is_empty() { p.playbook("site.yml", &[]) } else { p.ferry(c.args) };
+        let out = if c.args.is_empty() {
+            p.playbook("site.yml", &[])
+        } else {
+            p.ferry(c.args)
+        };
         let text = format!("{}\n{}", out.stdout, out.stderr);
         let missing: Vec<&&str> = c.want.iter().filter(|w| !text.contains(**w)).collect();
         if out.code != c.code || !missing.is_empty() {
-            bad.push(format!("--- {}: exit {} (want {}), missing {:?}\n{}", c.name, out.code, c.code, missing, text.trim()));
+            bad.push(format!(
+                "--- {}: exit {} (want {}), missing {:?}\n{}",
+                c.name,
+                out.code,
+                c.code,
+                missing,
+                text.trim()
+            ));
         }
         // No error may be a crash.
         if text.contains("panicked at") {
             bad.push(format!("--- {}: panicked\n{text}", c.name));
         }
     }
-    assert!(bad.is_empty(), "{} of {} cases differ:\n{}", bad.len(), all.len(), bad.join("\n\n"));
+    assert!(
+        bad.is_empty(),
+        "{} of {} cases differ:\n{}",
+        bad.len(),
+        all.len(),
+        bad.join("\n\n")
+    );
 }

@@ -19,21 +19,35 @@ use common::Project;
 static LAB4: Mutex<()> = Mutex::new(());
 
 fn lab() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
+    let dir =
+        PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
     let ok = dir.join("hosts.ini").is_file() && ssh_status(&dir, "lab-1", "true") == 0;
     if ok {
         return Some(dir);
     }
     if std::env::var_os("FERRY_REQUIRE_LAB").is_some() {
-        panic!("test hosts are required but not up in {} (run tests/hosts/lab up 4)", dir.display());
+        panic!(
+            "test hosts are required but not up in {} (run tests/hosts/lab up 4)",
+            dir.display()
+        );
     }
-    eprintln!("skipping: no test hosts in {} (tests/run starts them)", dir.display());
+    eprintln!(
+        "skipping: no test hosts in {} (tests/run starts them)",
+        dir.display()
+    );
     None
 }
 
 fn ssh_status(dir: &Path, host: &str, cmd: &str) -> i32 {
     Command::new("ssh")
-        .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", host, cmd])
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            host,
+            cmd,
+        ])
         .output()
         .map(|o| o.status.code().unwrap_or(-1))
         .unwrap_or(-1)
@@ -42,7 +56,14 @@ fn ssh_status(dir: &Path, host: &str, cmd: &str) -> i32 {
 /// Runs a command on a host as root; returns stdout.
 fn on_host(dir: &Path, host: &str, cmd: &str) -> String {
     let out = Command::new("ssh")
-        .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", &format!("root@{host}"), cmd])
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            &format!("root@{host}"),
+            cmd,
+        ])
         .output()
         .expect("ssh");
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -50,7 +71,10 @@ fn on_host(dir: &Path, host: &str, cmd: &str) -> String {
 
 fn project(dir: &Path, book: &str) -> Project {
     let p = Project::new();
-    p.file("inventory.ini", &std::fs::read_to_string(dir.join("hosts.ini")).unwrap());
+    p.file(
+        "inventory.ini",
+        &std::fs::read_to_string(dir.join("hosts.ini")).unwrap(),
+    );
     p.file("site.yml", book);
     p
 }
@@ -60,8 +84,15 @@ fn restore_lab4(dir: &Path) {
     for p in netns_pids() {
         let _ = Command::new("kill").args(["-CONT", &p]).status();
     }
-    let _ = Command::new("tests/hosts/lab").args(["up", "4"]).current_dir(env!("CARGO_MANIFEST_DIR")).output();
-    assert_eq!(ssh_status(dir, "lab-4", "true"), 0, "lab-4 did not come back");
+    let _ = Command::new("tests/hosts/lab")
+        .args(["up", "4"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    assert_eq!(
+        ssh_status(dir, "lab-4", "true"),
+        0,
+        "lab-4 did not come back"
+    );
 }
 
 /// Every process in lab-4's network namespace: the host's, and the ssh
@@ -70,7 +101,12 @@ fn netns_pids() -> Vec<String> {
     Command::new("ip")
         .args(["netns", "pids", "ferry-lab-4"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_string).collect())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -99,16 +135,28 @@ fn a_host_that_stops_answering_is_unreachable_and_the_others_go_on() {
         }
     });
     let start = Instant::now();
-    let out = p.playbook("site.yml", &["-i", "inventory.ini", "-l", "lab-1,lab-2,lab-4"]);
+    let out = p.playbook(
+        "site.yml",
+        &["-i", "inventory.ini", "-l", "lab-1,lab-2,lab-4"],
+    );
     let took = start.elapsed();
     freezer.join().unwrap();
     restore_lab4(&dir);
     out.code(3);
     assert_eq!(out.recap("lab-4").unreachable, 1, "{}", out.stdout);
-    assert!(out.stdout.contains("fatal: [lab-4]: UNREACHABLE!"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("fatal: [lab-4]: UNREACHABLE!"),
+        "{}",
+        out.stdout
+    );
     for h in ["lab-1", "lab-2"] {
         let r = out.recap(h);
-        assert_eq!((r.ok, r.changed, r.failed, r.unreachable), (3, 2, 0, 0), "{h}: {r:?}\n{}", out.stdout);
+        assert_eq!(
+            (r.ok, r.changed, r.failed, r.unreachable),
+            (3, 2, 0, 0),
+            "{h}: {r:?}\n{}",
+            out.stdout
+        );
     }
     // No hang: SSH keepalives (15 s x 3, fixed in connection/ssh.rs) notice a silent host.
     assert!(took < Duration::from_secs(120), "took {took:?}");
@@ -127,7 +175,9 @@ fn copy_cut_by_a_dead_host(dir: &Path) -> (common::Out, Vec<u8>, Vec<String>) {
     }
     std::fs::write(p.path("big.bin"), &data).unwrap();
     // The host's disk is an overlay whose upper dir we can watch from here.
-    let upper = dir.join("hosts/lab-4/upper").join(base.trim_start_matches('/'));
+    let upper = dir
+        .join("hosts/lab-4/upper")
+        .join(base.trim_start_matches('/'));
     let pidfile = dir.join("hosts/lab-4/pid");
     let up2 = upper.clone();
     let killer = std::thread::spawn(move || {
@@ -137,7 +187,10 @@ fn copy_cut_by_a_dead_host(dir: &Path) -> (common::Out, Vec<u8>, Vec<String>) {
                 .into_iter()
                 .flatten()
                 .filter_map(|e| e.ok())
-                .any(|e| e.file_name().to_string_lossy().starts_with(".ferry-tmp.") && e.metadata().map(|m| m.len() > 1_000_000).unwrap_or(false));
+                .any(|e| {
+                    e.file_name().to_string_lossy().starts_with(".ferry-tmp.")
+                        && e.metadata().map(|m| m.len() > 1_000_000).unwrap_or(false)
+                });
             if partial {
                 let pid = std::fs::read_to_string(&pidfile).unwrap();
                 let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
@@ -148,7 +201,11 @@ fn copy_cut_by_a_dead_host(dir: &Path) -> (common::Out, Vec<u8>, Vec<String>) {
         false
     });
     let out = p.playbook("site.yml", &["-i", "inventory.ini"]);
-    assert!(killer.join().unwrap(), "never saw the transfer in progress:\n{}", out.stdout);
+    assert!(
+        killer.join().unwrap(),
+        "never saw the transfer in progress:\n{}",
+        out.stdout
+    );
     let left = std::fs::read(upper.join("big.bin")).unwrap_or_default();
     let temps: Vec<String> = std::fs::read_dir(&upper)
         .into_iter()
@@ -171,10 +228,16 @@ fn a_copy_cut_by_a_dead_host_leaves_the_old_file_intact() {
     // On the disk, even while the host is down: the old file, whole.
     assert_eq!(left, b"old\n");
     restore_lab4(&dir);
-    assert_eq!(on_host(&dir, "lab-4", "cat /srv/ferry-faults/big.bin"), "old\n");
+    assert_eq!(
+        on_host(&dir, "lab-4", "cat /srv/ferry-faults/big.bin"),
+        "old\n"
+    );
     // The temp file ferry was writing is private (0600) while it exists.
     if let Some(t) = temps.first() {
-        assert_eq!(on_host(&dir, "lab-4", &format!("stat -c %a /srv/ferry-faults/{t}")).trim(), "600");
+        assert_eq!(
+            on_host(&dir, "lab-4", &format!("stat -c %a /srv/ferry-faults/{t}")).trim(),
+            "600"
+        );
         eprintln!("KNOWN ISSUE: partial temp file left by the killed transfer: {temps:?} (see SECURITY.md)");
     }
     on_host(&dir, "lab-4", "rm -rf /srv/ferry-faults");
@@ -190,7 +253,10 @@ fn the_next_run_removes_temp_files_orphaned_by_a_dead_host() {
     restore_lab4(&dir);
     let (_, _, temps) = copy_cut_by_a_dead_host(&dir);
     restore_lab4(&dir);
-    assert!(!temps.is_empty(), "the kill left nothing to clean: cannot check");
+    assert!(
+        !temps.is_empty(),
+        "the kill left nothing to clean: cannot check"
+    );
     let p = project(&dir, "- hosts: lab-4\n  gather_facts: false\n  tasks:\n    - copy: content=new dest=/srv/ferry-faults/big.bin\n");
     p.playbook("site.yml", &["-i", "inventory.ini"]).success();
     let left = on_host(&dir, "lab-4", "ls -A /srv/ferry-faults");
@@ -207,7 +273,9 @@ fn a_full_disk_is_a_clear_failure_and_leaves_nothing() {
     std::fs::write(p.path("two.bin"), vec![7u8; 2_000_000]).unwrap();
     let out = p.playbook("site.yml", &["-i", "inventory.ini"]);
     let left = on_host(&dir, "lab-2", &format!("ls -A {mnt}; umount {mnt}"));
-    out.code(2).contains("fatal: [lab-2]: FAILED!").contains("No space left on device");
+    out.code(2)
+        .contains("fatal: [lab-2]: FAILED!")
+        .contains("No space left on device");
     assert_eq!(out.recap("lab-2").failed, 1);
     assert_eq!(left, "", "partial files left on the full disk");
 }
@@ -217,31 +285,59 @@ fn a_denied_write_is_a_clear_failure() {
     let Some(dir) = lab() else { return };
     // Root's directory, readable but not writable by deploy.
     let d = "/srv/ferry-faults-denied";
-    on_host(&dir, "lab-2", &format!("rm -rf {d}; install -d -m 755 -o root {d}"));
-    let p = project(&dir, &format!("- hosts: lab-2\n  gather_facts: false\n  tasks:\n    - copy: content=x dest={d}/f\n"));
+    on_host(
+        &dir,
+        "lab-2",
+        &format!("rm -rf {d}; install -d -m 755 -o root {d}"),
+    );
+    let p = project(
+        &dir,
+        &format!(
+            "- hosts: lab-2\n  gather_facts: false\n  tasks:\n    - copy: content=x dest={d}/f\n"
+        ),
+    );
     let out = p.playbook("site.yml", &["-i", "inventory.ini"]);
-    out.code(2).contains("fatal: [lab-2]: FAILED!").contains("Permission denied");
+    out.code(2)
+        .contains("fatal: [lab-2]: FAILED!")
+        .contains("Permission denied");
     assert_eq!(on_host(&dir, "lab-2", &format!("ls -A {d}")), "");
     // With become it works.
-    p.playbook("site.yml", &["-i", "inventory.ini", "--become"]).success();
-    assert_eq!(on_host(&dir, "lab-2", &format!("cat {d}/f; rm -rf {d}")), "x");
+    p.playbook("site.yml", &["-i", "inventory.ini", "--become"])
+        .success();
+    assert_eq!(
+        on_host(&dir, "lab-2", &format!("cat {d}/f; rm -rf {d}")),
+        "x"
+    );
 }
 
 #[test]
 fn backup_keeps_a_timestamped_copy() {
     let Some(dir) = lab() else { return };
     let d = "/srv/ferry-faults-backup";
-    on_host(&dir, "lab-3", &format!("rm -rf {d}; install -d -o deploy {d}"));
+    on_host(
+        &dir,
+        "lab-3",
+        &format!("rm -rf {d}; install -d -o deploy {d}"),
+    );
     let book = format!(
         "- hosts: lab-3\n  gather_facts: false\n  tasks:\n    - copy: content=v1 dest={d}/f\n    - copy: content=v2 dest={d}/f backup=yes\n      register: b\n    - copy: content=v2 dest={d}/f backup=yes\n      register: again\n    - assert:\n        that:\n          - b.backup_file is match('{d}/f[.].*[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}@[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}~$')\n          - again.backup_file is not defined\n"
     );
     let p = project(&dir, &book);
     p.playbook("site.yml", &["-i", "inventory.ini"]).success();
-    let listing = on_host(&dir, "lab-3", &format!("cd {d} && for f in *; do printf '%s=%s\\n' \"$f\" \"$(cat \"$f\")\"; done; rm -rf {d}"));
+    let listing = on_host(
+        &dir,
+        "lab-3",
+        &format!(
+            "cd {d} && for f in *; do printf '%s=%s\\n' \"$f\" \"$(cat \"$f\")\"; done; rm -rf {d}"
+        ),
+    );
     let lines: Vec<&str> = listing.lines().collect();
     assert_eq!(lines.len(), 2, "{listing}");
     assert_eq!(lines[0], "f=v2");
-    assert!(lines[1].starts_with("f.") && lines[1].ends_with("~=v1"), "{listing}");
+    assert!(
+        lines[1].starts_with("f.") && lines[1].ends_with("~=v1"),
+        "{listing}"
+    );
 }
 
 #[test]
@@ -274,19 +370,29 @@ fn sigint_exits_99_with_the_recap_so_far() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let sent = Instant::now();
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     let out = loop {
         if let Some(_st) = child.try_wait().unwrap() {
             break child.wait_with_output().unwrap();
         }
-        assert!(sent.elapsed() < Duration::from_secs(10), "ferry did not stop within 10 s of SIGINT");
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "ferry did not stop within 10 s of SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(99), "{stdout}\n{stderr}");
     assert!(stderr.contains("User interrupted execution"), "{stderr}");
-    let o = common::Out { code: 99, stdout: stdout.to_string(), stderr: stderr.to_string() };
+    let o = common::Out {
+        code: 99,
+        stdout: stdout.to_string(),
+        stderr: stderr.to_string(),
+    };
     for h in ["lab-1", "lab-2", "lab-3"] {
         assert_eq!(o.recap(h).ok, 1, "{stdout}");
     }
@@ -300,12 +406,22 @@ fn sigint_exits_99_with_the_recap_so_far() {
 #[test]
 fn limit_from_a_retry_file() {
     let Some(dir) = lab() else { return };
-    let p = project(&dir, "- hosts: lab-1,lab-2,lab-3\n  gather_facts: false\n  tasks:\n    - ping:\n");
+    let p = project(
+        &dir,
+        "- hosts: lab-1,lab-2,lab-3\n  gather_facts: false\n  tasks:\n    - ping:\n",
+    );
     p.file("site.retry", "lab-2\n");
-    let out = p.playbook("site.yml", &["-i", "inventory.ini", "--limit", "@site.retry"]);
+    let out = p.playbook(
+        "site.yml",
+        &["-i", "inventory.ini", "--limit", "@site.retry"],
+    );
     out.success();
     assert_eq!(out.recap("lab-2").ok, 1);
-    assert!(!out.stdout.contains("lab-1 ") && !out.stdout.contains("lab-3 "), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("lab-1 ") && !out.stdout.contains("lab-3 "),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -314,17 +430,35 @@ fn host_keys_are_checked_by_default_and_a_changed_key_is_refused() {
     let p = Project::new();
     // A different key recorded for the lab's host key alias: a man in the middle.
     let key = p.path("k");
-    let st = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).status().unwrap();
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
     assert!(st.success());
     let pubkey = std::fs::read_to_string(p.path("k.pub")).unwrap();
     let fields: Vec<&str> = pubkey.split_whitespace().collect();
-    p.file("bad_known_hosts", &format!("ferry-lab {} {}\n", fields[0], fields[1]));
+    p.file(
+        "bad_known_hosts",
+        &format!("ferry-lab {} {}\n", fields[0], fields[1]),
+    );
     p.file("empty_known_hosts", "");
     let cfg = std::fs::read_to_string(dir.join("ssh_config")).unwrap();
     let real_known = dir.join("known_hosts").display().to_string();
-    p.file("changed_cfg", &cfg.replace(&real_known, &p.path("bad_known_hosts").display().to_string()));
+    p.file(
+        "changed_cfg",
+        &cfg.replace(
+            &real_known,
+            &p.path("bad_known_hosts").display().to_string(),
+        ),
+    );
     // No StrictHostKeyChecking line: ferry's own default must refuse an unknown host.
-    let unknown = cfg.replace(&real_known, &p.path("empty_known_hosts").display().to_string()).replace("    StrictHostKeyChecking yes\n", "");
+    let unknown = cfg
+        .replace(
+            &real_known,
+            &p.path("empty_known_hosts").display().to_string(),
+        )
+        .replace("    StrictHostKeyChecking yes\n", "");
     p.file("unknown_cfg", &unknown);
     p.file(
         "inv.ini",
@@ -335,12 +469,21 @@ fn host_keys_are_checked_by_default_and_a_changed_key_is_refused() {
         ),
     );
     let out = p.ferry(&["run", "all", "-i", "inv.ini", "-m", "ping"]);
-    out.code(3).contains("REMOTE HOST IDENTIFICATION HAS CHANGED").contains("the host key is unknown or has changed");
+    out.code(3)
+        .contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        .contains("the host key is unknown or has changed");
     assert_eq!(out.recap("lab-1").unreachable, 1);
     assert_eq!(out.recap("lab-1-unknown").unreachable, 1, "{}", out.stdout);
-    assert!(out.stdout.contains("Host key verification failed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Host key verification failed"),
+        "{}",
+        out.stdout
+    );
     // The unknown key was not learnt.
-    assert_eq!(std::fs::read_to_string(p.path("empty_known_hosts")).unwrap(), "");
+    assert_eq!(
+        std::fs::read_to_string(p.path("empty_known_hosts")).unwrap(),
+        ""
+    );
 }
 
 /// Vault and become passwords never reach the host: not in any process's
@@ -350,7 +493,10 @@ fn host_keys_are_checked_by_default_and_a_changed_key_is_refused() {
 fn vault_and_become_passwords_stay_off_the_host() {
     let Some(dir) = lab() else { return };
     let host = "lab-2";
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     let become_pw = format!("BecomePw-{nanos}");
     let vault_pw = format!("VaultPw-{nanos}");
     on_host(
@@ -383,22 +529,83 @@ fn vault_and_become_passwords_stay_off_the_host() {
     p.file("vpw", &format!("{vault_pw}\n"));
     p.file("bpw", &format!("{become_pw}\n"));
     p.file("secrets.yml", "db_pass: the-db-password\n");
-    p.ferry(&["vault", "encrypt", "--vault-password-file", "vpw", "secrets.yml"]).success();
+    p.ferry(&[
+        "vault",
+        "encrypt",
+        "--vault-password-file",
+        "vpw",
+        "secrets.yml",
+    ])
+    .success();
     let d2 = dir.clone();
-    let sampler = std::thread::spawn(move || on_host(&d2, host, "for i in $(seq 1 30); do ps -eo args; cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'; sleep 0.1; done"));
+    let sampler = std::thread::spawn(move || {
+        on_host(&d2, host, "for i in $(seq 1 30); do ps -eo args; cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'; sleep 0.1; done")
+    });
     let out = p.playbook(
         "site.yml",
-        &["-i", "inventory.ini", "-e", "ansible_user=faultsec", "--become-password-file", "bpw", "--vault-password-file", "vpw", "-vvv"],
+        &[
+            "-i",
+            "inventory.ini",
+            "-e",
+            "ansible_user=faultsec",
+            "--become-password-file",
+            "bpw",
+            "--vault-password-file",
+            "vpw",
+            "-vvv",
+        ],
     );
     let seen = sampler.join().unwrap();
     out.success();
     assert!(seen.contains("sleep 2.4173"), "the sampler missed the task");
     for pw in [&become_pw, &vault_pw] {
-        assert!(!seen.contains(pw.as_str()), "{pw} seen in a process's argv or environment on the host");
-        assert!(!out.stdout.contains(pw.as_str()) && !out.stderr.contains(pw.as_str()), "{pw} in ferry's output");
+        assert!(
+            !seen.contains(pw.as_str()),
+            "{pw} seen in a process's argv or environment on the host"
+        );
+        assert!(
+            !out.stdout.contains(pw.as_str()) && !out.stderr.contains(pw.as_str()),
+            "{pw} in ferry's output"
+        );
     }
     // Files on the host (temp dirs, homes, logs) never hold a password.
     let hits = on_host(&dir, host, &format!("grep -rlF -e {become_pw} -e {vault_pw} /tmp /var/tmp /home /root /var/log 2>/dev/null; true"));
     assert_eq!(hits.trim(), "", "password found in files on the host");
-    assert_eq!(on_host(&dir, host, "cat /tmp/ferry-faults-secret; rm -f /tmp/ferry-faults-secret"), "the-db-password");
+    assert_eq!(
+        on_host(
+            &dir,
+            host,
+            "cat /tmp/ferry-faults-secret; rm -f /tmp/ferry-faults-secret"
+        ),
+        "the-db-password"
+    );
+}
+
+/// `validate` runs on the temp file before it is placed: a failing check
+/// leaves the old file and no temp file.
+#[test]
+fn validate_runs_before_the_file_is_placed() {
+    let Some(dir) = lab() else { return };
+    let d = "/srv/ferry-faults-validate";
+    on_host(
+        &dir,
+        "lab-3",
+        &format!("rm -rf {d}; install -d -o deploy {d}; echo good-old > {d}/f; chown deploy {d}/f"),
+    );
+    let p = project(
+        &dir,
+        &format!("- hosts: lab-3\n  gather_facts: false\n  tasks:\n    - copy: content=\"{{{{ c }}}}\" dest={d}/f validate=\"grep -q good %s\"\n"),
+    );
+    let bad = p.playbook("site.yml", &["-i", "inventory.ini", "-e", "c=bad"]);
+    bad.code(2).contains("failed to validate");
+    assert_eq!(
+        on_host(&dir, "lab-3", &format!("ls -A {d}; cat {d}/f")),
+        "f\ngood-old\n"
+    );
+    p.playbook("site.yml", &["-i", "inventory.ini", "-e", "c=good-new"])
+        .success();
+    assert_eq!(
+        on_host(&dir, "lab-3", &format!("ls -A {d}; cat {d}/f; rm -rf {d}")),
+        "f\ngood-new"
+    );
 }

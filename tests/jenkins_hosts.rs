@@ -22,21 +22,35 @@ use common::Project;
 const HOST: &str = "lab-1";
 
 fn lab() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
+    let dir =
+        PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
     let ok = dir.join("hosts.ini").is_file() && ssh_status(&dir, HOST, "true") == 0;
     if ok {
         return Some(dir);
     }
     if std::env::var_os("FERRY_REQUIRE_LAB").is_some() {
-        panic!("test hosts are required but not up in {} (run tests/hosts/lab up 4)", dir.display());
+        panic!(
+            "test hosts are required but not up in {} (run tests/hosts/lab up 4)",
+            dir.display()
+        );
     }
-    eprintln!("skipping: no test hosts in {} (tests/run starts them)", dir.display());
+    eprintln!(
+        "skipping: no test hosts in {} (tests/run starts them)",
+        dir.display()
+    );
     None
 }
 
 fn ssh_status(dir: &Path, host: &str, cmd: &str) -> i32 {
     Command::new("ssh")
-        .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", host, cmd])
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            host,
+            cmd,
+        ])
         .output()
         .map(|o| o.status.code().unwrap_or(-1))
         .unwrap_or(-1)
@@ -45,7 +59,14 @@ fn ssh_status(dir: &Path, host: &str, cmd: &str) -> i32 {
 /// Runs a command on a host as root (through the lab's ssh_config); returns stdout.
 fn on_host(dir: &Path, host: &str, cmd: &str) -> String {
     let out = Command::new("ssh")
-        .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", &format!("root@{host}"), cmd])
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            &format!("root@{host}"),
+            cmd,
+        ])
         .output()
         .expect("ssh");
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -54,21 +75,40 @@ fn on_host(dir: &Path, host: &str, cmd: &str) -> String {
 /// Copies tests/doubles to `dest` on the host (tar over ssh).
 fn copy_doubles(dir: &Path, host: &str, dest: &str) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/doubles");
-    let tar = Command::new("tar").arg("-C").arg(&src).args(["-cf", "-", "."]).output().expect("tar");
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(&src)
+        .args(["-cf", "-", "."])
+        .output()
+        .expect("tar");
     assert!(tar.status.success());
     let mut ssh = Command::new("ssh")
-        .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", &format!("root@{host}")])
-        .arg(format!("rm -rf {dest} && mkdir -p {dest} && tar -C {dest} -xf -"))
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            &format!("root@{host}"),
+        ])
+        .arg(format!(
+            "rm -rf {dest} && mkdir -p {dest} && tar -C {dest} -xf -"
+        ))
         .stdin(Stdio::piped())
         .spawn()
         .expect("ssh");
     ssh.stdin.take().unwrap().write_all(&tar.stdout).unwrap();
-    assert!(ssh.wait().unwrap().success(), "copying the doubles to {host}");
+    assert!(
+        ssh.wait().unwrap().success(),
+        "copying the doubles to {host}"
+    );
 }
 
 fn project(dir: &Path, book: &str) -> Project {
     let p = Project::new();
-    p.file("inventory.ini", &std::fs::read_to_string(dir.join("hosts.ini")).unwrap());
+    p.file(
+        "inventory.ini",
+        &std::fs::read_to_string(dir.join("hosts.ini")).unwrap(),
+    );
     p.file("site.yml", book);
     p
 }
@@ -77,7 +117,14 @@ fn project(dir: &Path, book: &str) -> Project {
 fn play(p: &Project, extra: &[&str]) -> common::Out {
     let roles = Path::new(env!("CARGO_MANIFEST_DIR")).join("roles");
     let book = p.path("site.yml");
-    let mut args = vec!["-i", "inventory.ini", "-l", HOST, "--roles-path", roles.to_str().unwrap()];
+    let mut args = vec![
+        "-i",
+        "inventory.ini",
+        "-l",
+        HOST,
+        "--roles-path",
+        roles.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     p.playbook(book.to_str().unwrap(), &args)
 }
@@ -89,7 +136,8 @@ const REPO_DIR: &str = "/srv/ferry-jenkins-double";
 fn prepare(dir: &Path) {
     let reset = r#"
         service jenkins stop >/dev/null 2>&1
-        DEBIAN_FRONTEND=noninteractive apt-get purge -y -q jenkins >/dev/null 2>&1
+        # Other tests may hold the dpkg lock: wait for it.
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 purge -y -q jenkins >/dev/null 2>&1
         userdel jenkins >/dev/null 2>&1; groupdel jenkins >/dev/null 2>&1
         rm -rf /var/lib/jenkins /var/log/jenkins /etc/default/jenkins /etc/apt/sources.list.d/jenkins.list \
                /usr/share/keyrings/jenkins-keyring.asc /etc/sudoers.d/jenkins /srv/ferry-jenkins-mlops \
@@ -101,13 +149,27 @@ fn prepare(dir: &Path) {
         true
     "#;
     on_host(dir, HOST, reset);
+    let status = on_host(
+        dir,
+        HOST,
+        "dpkg-query -W -f '${Status}' jenkins 2>/dev/null",
+    );
+    assert_ne!(
+        status.trim(),
+        "install ok installed",
+        "jenkins is still installed on {HOST}"
+    );
     copy_doubles(dir, HOST, &format!("{REPO_DIR}/src"));
     let built = on_host(
         dir,
         HOST,
         &format!("{REPO_DIR}/src/jenkins-deb/build-repo.sh {REPO_DIR}/repo >/dev/null && {REPO_DIR}/src/jenkins-deb/serve-repo.sh start {REPO_DIR}/repo && curl -sf http://127.0.0.1:8089/debian-stable/binary/Release >/dev/null && echo served"),
     );
-    assert_eq!(built.trim(), "served", "the stand-in repository is not served on {HOST}");
+    assert_eq!(
+        built.trim(),
+        "served",
+        "the stand-in repository is not served on {HOST}"
+    );
 }
 
 const ADMIN_PASSWORD: &str = "ferry-Adm1n's pw";
@@ -153,14 +215,24 @@ fn api(dir: &Path, path: &str) -> String {
 fn jenkins_server_roles_end_to_end() {
     let Some(dir) = lab() else { return };
     prepare(&dir);
-    on_host(&dir, HOST, &format!("printf '%s' '{}' > /tmp/ferry-jenkins-pw", ADMIN_PASSWORD.replace('\'', "'\\''")));
+    on_host(
+        &dir,
+        HOST,
+        &format!(
+            "printf '%s' '{}' > /tmp/ferry-jenkins-pw",
+            ADMIN_PASSWORD.replace('\'', "'\\''")
+        ),
+    );
     let p = project(&dir, &site("http://127.0.0.1:8080/ferry-double/updates"));
 
     let first = play(&p, &[]);
     first.success();
     let r = first.recap(HOST);
     assert!(r.changed > 10 && r.failed == 0, "{r:?}\n{}", first.stdout);
-    assert!(!first.stdout.contains(ADMIN_PASSWORD), "the admin password was printed");
+    assert!(
+        !first.stdout.contains(ADMIN_PASSWORD),
+        "the admin password was printed"
+    );
 
     // java: the JRE from Debian's archive runs.
     let java = on_host(&dir, HOST, "java -version 2>&1");
@@ -169,51 +241,120 @@ fn jenkins_server_roles_end_to_end() {
     // jenkins: the package from the signed repository, port and JVM options
     // in /etc/default/jenkins (no systemd on the lab hosts), started with them.
     assert!(on_host(&dir, HOST, "cat /etc/apt/sources.list.d/jenkins.list").contains("deb [signed-by=/usr/share/keyrings/jenkins-keyring.asc] http://127.0.0.1:8089/debian-stable binary/"));
-    assert_eq!(on_host(&dir, HOST, "dpkg-query -W -f '${Status}' jenkins"), "install ok installed");
+    assert_eq!(
+        on_host(&dir, HOST, "dpkg-query -W -f '${Status}' jenkins"),
+        "install ok installed"
+    );
     let runtime = on_host(&dir, HOST, "cat /var/lib/jenkins/ferry-double/runtime.env");
     assert!(runtime.contains("port=8080\n"), "{runtime}");
-    assert!(runtime.contains("java_args=-Djava.awt.headless=true -Xmx512m -Djenkins.install.runSetupWizard=false\n"), "{runtime}");
-    assert_eq!(on_host(&dir, HOST, "stat -c '%U %a' /var/lib/jenkins/init.groovy.d/basic-security.groovy").trim(), "jenkins 600");
-    assert_eq!(api(&dir, "/whoAmI/api/json").contains("\"name\":\"ferry-admin\""), true);
+    assert!(
+        runtime.contains(
+            "java_args=-Djava.awt.headless=true -Xmx512m -Djenkins.install.runSetupWizard=false\n"
+        ),
+        "{runtime}"
+    );
+    assert_eq!(
+        on_host(
+            &dir,
+            HOST,
+            "stat -c '%U %a' /var/lib/jenkins/init.groovy.d/basic-security.groovy"
+        )
+        .trim(),
+        "jenkins 600"
+    );
+    let me = api(&dir, "/whoAmI/api/json");
+    assert!(me.contains("\"name\":\"ferry-admin\""), "{me}");
     // Plugins: git from the update centre with its dependencies, email-ext pinned to a version.
     let plugins = api(&dir, "/pluginManager/api/json?depth=1");
-    for want in ["\"shortName\":\"git\"", "\"shortName\":\"git-client\"", "\"shortName\":\"email-ext\",\"longName\":\"email-ext\",\"version\":\"2.100\""] {
+    for want in [
+        "\"shortName\":\"git\"",
+        "\"shortName\":\"git-client\"",
+        "\"shortName\":\"email-ext\",\"longName\":\"email-ext\",\"version\":\"2.100\"",
+    ] {
         assert!(plugins.contains(want), "{want} not in {plugins}");
     }
 
     // sudoers: exactly the narrow rule.
     let sudo = on_host(&dir, HOST, "sudo -l -U jenkins");
-    let rules: Vec<&str> = sudo.lines().skip_while(|l| !l.contains("may run the following commands")).skip(1).map(str::trim).filter(|l| !l.is_empty()).collect();
+    let rules: Vec<&str> = sudo
+        .lines()
+        .skip_while(|l| !l.contains("may run the following commands"))
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     assert_eq!(rules, vec!["(root) NOPASSWD: /usr/bin/docker"], "{sudo}");
     // As community.general.sudoers writes it (no space before the tag).
-    assert_eq!(on_host(&dir, HOST, "cat /etc/sudoers.d/jenkins"), "jenkins ALL=(root)NOPASSWD: /usr/bin/docker\n");
+    assert_eq!(
+        on_host(&dir, HOST, "cat /etc/sudoers.d/jenkins"),
+        "jenkins ALL=(root)NOPASSWD: /usr/bin/docker\n"
+    );
 
     // firewall: ufw active with SSH and Jenkins allowed; SSH still works.
     let ufw = on_host(&dir, HOST, "ufw status");
     assert!(ufw.contains("Status: active"), "{ufw}");
     for port in ["22/tcp", "8080/tcp"] {
-        assert!(ufw.lines().any(|l| l.starts_with(port) && l.contains("ALLOW")), "{port} not allowed:\n{ufw}");
+        assert!(
+            ufw.lines()
+                .any(|l| l.starts_with(port) && l.contains("ALLOW")),
+            "{port} not allowed:\n{ufw}"
+        );
     }
-    assert_eq!(ssh_status(&dir, HOST, "true"), 0, "SSH broke after ufw was enabled");
+    assert_eq!(
+        ssh_status(&dir, HOST, "true"),
+        0,
+        "SSH broke after ufw was enabled"
+    );
 
     // jenkins_jobs: the jobs exist, with the rendered XML.
     let jobs = api(&dir, "/api/json");
     for job in ["download", "train-lda", "train-nn", "mlops-pipeline"] {
-        assert!(jobs.contains(&format!("\"name\":\"{job}\"")), "{job} missing: {jobs}");
+        assert!(
+            jobs.contains(&format!("\"name\":\"{job}\"")),
+            "{job} missing: {jobs}"
+        );
     }
     let download = api(&dir, "/job/download/config.xml");
-    assert!(download.contains("<url>https://git.example.com/mlops/eeg-letters.git</url>"), "{download}");
-    assert!(download.contains("<childProjects>train-lda, train-nn</childProjects>") && download.contains("<name>SUCCESS</name>"));
+    assert!(
+        download.contains("<url>https://git.example.com/mlops/eeg-letters.git</url>"),
+        "{download}"
+    );
+    assert!(
+        download.contains("<childProjects>train-lda, train-nn</childProjects>")
+            && download.contains("<name>SUCCESS</name>")
+    );
     assert!(download.contains("DEST=/srv/ferry-jenkins-mlops"));
     let lda = api(&dir, "/job/train-lda/config.xml");
-    assert!(lda.contains("sudo -n /usr/bin/docker run --rm --network none -v \"$DATA:/data\" ferry/trainer"), "{lda}");
-    assert!(lda.contains("train-lda.py --model-dir /data/models") && lda.contains("<unstableReturn>3</unstableReturn>"));
-    assert!(lda.contains("exit !(a &lt; t)") && lda.contains("<recipientList>ml-team@example.com</recipientList>"));
+    assert!(
+        lda.contains(
+            "sudo -n /usr/bin/docker run --rm --network none -v \"$DATA:/data\" ferry/trainer"
+        ),
+        "{lda}"
+    );
+    assert!(
+        lda.contains("train-lda.py --model-dir /data/models")
+            && lda.contains("<unstableReturn>3</unstableReturn>")
+    );
+    assert!(
+        lda.contains("exit !(a &lt; t)")
+            && lda.contains("<recipientList>ml-team@example.com</recipientList>")
+    );
     let nn = api(&dir, "/job/train-nn/config.xml");
-    assert!(nn.contains("train-auto-nn.py") && nn.contains("--max-seconds 120"), "{nn}");
+    assert!(
+        nn.contains("train-auto-nn.py") && nn.contains("--max-seconds 120"),
+        "{nn}"
+    );
     let pipeline = api(&dir, "/job/mlops-pipeline/config.xml");
-    assert!(pipeline.contains("<flow-definition") && pipeline.contains("pipeline {") && pipeline.contains("stage('Train LDA')"), "{pipeline}");
-    assert_eq!(on_host(&dir, HOST, "stat -c '%U' /srv/ferry-jenkins-mlops").trim(), "jenkins");
+    assert!(
+        pipeline.contains("<flow-definition")
+            && pipeline.contains("pipeline {")
+            && pipeline.contains("stage('Train LDA')"),
+        "{pipeline}"
+    );
+    assert_eq!(
+        on_host(&dir, HOST, "stat -c '%U' /srv/ferry-jenkins-mlops").trim(),
+        "jenkins"
+    );
 
     // Converged: check mode and a second run change nothing.
     let check = play(&p, &["--check"]);
@@ -222,6 +363,28 @@ fn jenkins_server_roles_end_to_end() {
     let second = play(&p, &[]);
     second.success();
     assert_eq!(second.recap(HOST).changed, 0, "{}", second.stdout);
+
+    // The article's rule is an opt-in; in check mode it is reported, not written.
+    let all = project(&dir, &format!("- hosts: {HOST}\n  become: true\n  vars:\n    sudoers_jenkins_all: true\n  roles: [sudoers]\n"));
+    let opt_in = play(&all, &["--check"]);
+    opt_in.success();
+    assert_eq!(opt_in.recap(HOST).changed, 1, "{}", opt_in.stdout);
+    assert_eq!(
+        on_host(&dir, HOST, "cat /etc/sudoers.d/jenkins"),
+        "jenkins ALL=(root)NOPASSWD: /usr/bin/docker\n"
+    );
+
+    // jenkins_jobs_state: absent deletes the jobs (the deploy directory stays).
+    let gone = project(
+        &dir,
+        &format!(
+            "- hosts: {HOST}\n  gather_facts: false\n  vars:\n    jenkins_jobs_state: absent\n    jenkins_jobs_user: ferry-admin\n    jenkins_jobs_password: \"{ADMIN_PASSWORD}\"\n  roles: [jenkins_jobs]\n"
+        ),
+    );
+    let removed = play(&gone, &[]);
+    removed.success();
+    assert_eq!(removed.recap(HOST).changed, 2, "{}", removed.stdout);
+    assert!(api(&dir, "/api/json").contains("\"jobs\":[]"));
 
     // Leave lab-1 as other tests expect it: no firewall, no Jenkins running.
     on_host(&dir, HOST, &format!("ufw --force disable >/dev/null; service jenkins stop >/dev/null; {REPO_DIR}/src/jenkins-deb/serve-repo.sh stop {REPO_DIR}/repo; rm -f /tmp/ferry-jenkins-pw"));
@@ -313,25 +476,54 @@ fn jenkins_modules_against_the_api_double() {
         args.extend_from_slice(extra);
         p.playbook(book_path.to_str().unwrap(), &args)
     };
-    let api = |path: &str| on_host(&dir, HOST, &format!("curl -s -u admin:s3cret http://127.0.0.1:18081{path}"));
+    let api = |path: &str| {
+        on_host(
+            &dir,
+            HOST,
+            &format!("curl -s -u admin:s3cret http://127.0.0.1:18081{path}"),
+        )
+    };
 
     let check = run(&["--check"]);
     check.success();
-    assert!(api("/api/json").contains("\"jobs\":[]"), "--check created jobs");
-    assert!(on_host(&dir, HOST, &format!("ls {base}/home/plugins")).trim().is_empty(), "--check installed a plugin");
+    assert!(
+        api("/api/json").contains("\"jobs\":[]"),
+        "--check created jobs"
+    );
+    assert!(
+        on_host(&dir, HOST, &format!("ls {base}/home/plugins"))
+            .trim()
+            .is_empty(),
+        "--check installed a plugin"
+    );
 
     let first = run(&["--diff"]);
     first.success();
     // 4 jobs, 1 build, 1 script, 1 plugin.
     assert_eq!(first.recap(HOST).changed, 7, "{}", first.stdout);
-    assert!(first.stdout.contains("+      <command>echo a &lt; b</command>"), "{}", first.stdout);
+    assert!(
+        first
+            .stdout
+            .contains("+      <command>echo a &lt; b</command>"),
+        "{}",
+        first.stdout
+    );
     assert_eq!(api("/job/team/job/nightly/config.xml"), "<?xml version='1.1' encoding='UTF-8'?>\n<project>\n  <description>nightly on lab-1</description>\n  <disabled>false</disabled>\n  <builders>\n    <hudson.tasks.Shell>\n      <command>echo a &lt; b</command>\n    </hudson.tasks.Shell>\n  </builders>\n</project>\n");
     assert!(api("/job/team/job/old/api/json").contains("\"color\":\"disabled\""));
-    assert!(on_host(&dir, HOST, &format!("cat {base}/home/plugins/timestamper.jpi")).contains("Short-Name: timestamper"));
+    assert!(on_host(
+        &dir,
+        HOST,
+        &format!("cat {base}/home/plugins/timestamper.jpi")
+    )
+    .contains("Short-Name: timestamper"));
 
     // Again: only the build and the script (always changed, as in Ansible).
     let second = run(&["--skip-tags", "create-old"]);
     second.success();
     assert_eq!(second.recap(HOST).changed, 2, "{}", second.stdout);
-    on_host(&dir, HOST, &format!("kill $(cat {base}/pid); rm -rf {base}"));
+    on_host(
+        &dir,
+        HOST,
+        &format!("kill $(cat {base}/pid); rm -rf {base}"),
+    );
 }

@@ -65,13 +65,20 @@ fn shell_text() -> impl Strategy<Value = String> {
 }
 
 fn sh_printf(arg_words: &str) -> Vec<u8> {
-    let out = Command::new("/bin/sh").arg("-c").arg(format!("printf '%s\\0' {arg_words}")).output().expect("sh");
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("printf '%s\\0' {arg_words}"))
+        .output()
+        .expect("sh");
     assert!(out.status.success(), "sh failed: {out:?}");
     out.stdout
 }
 
 fn split_nul(b: &[u8]) -> Vec<String> {
-    let mut v: Vec<String> = b.split(|c| *c == 0).map(|s| String::from_utf8(s.to_vec()).expect("utf-8 back")).collect();
+    let mut v: Vec<String> = b
+        .split(|c| *c == 0)
+        .map(|s| String::from_utf8(s.to_vec()).expect("utf-8 back"))
+        .collect();
     v.pop(); // after the last NUL
     v
 }
@@ -105,10 +112,18 @@ fn quote_is_plain_only_for_safe_words() {
 }
 
 fn lab() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
+    let dir =
+        PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
     let ok = dir.join("hosts.ini").is_file()
         && Command::new("ssh")
-            .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", "lab-1", "true"])
+            .args([
+                "-F",
+                &dir.join("ssh_config").to_string_lossy(),
+                "-o",
+                "BatchMode=yes",
+                "lab-1",
+                "true",
+            ])
             .output()
             .map(|o| o.status.success())
             .unwrap_or(false);
@@ -127,11 +142,19 @@ fn lab() -> Option<PathBuf> {
 #[test]
 fn quote_round_trips_over_ssh_on_lab_1() {
     let Some(dir) = lab() else { return };
-    let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]));
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+    );
     let strat = shell_text();
-    let mut sample: Vec<String> = (0..80).map(|_| strat.new_tree(&mut runner).unwrap().current()).collect();
+    let mut sample: Vec<String> = (0..80)
+        .map(|_| strat.new_tree(&mut runner).unwrap().current())
+        .collect();
     sample.extend(["", " ", "'", "\\", "$(id)", "a\nb", "日本語 ü", "*", "-e"].map(String::from));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let cfg = format!("-F {}", dir.join("ssh_config").display());
         let get = move |k: &str| match k {

@@ -50,7 +50,12 @@ const BOOK: &str = r#"
 fn check(out: &common::Out, what: &str) {
     for n in 1..=9 {
         let s = format!("SEKRIT{n}");
-        assert!(!out.stdout.contains(&s) && !out.stderr.contains(&s), "{s} leaked in {what}:\n{}\n{}", out.stdout, out.stderr);
+        assert!(
+            !out.stdout.contains(&s) && !out.stderr.contains(&s),
+            "{s} leaked in {what}:\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
     }
 }
 
@@ -61,7 +66,9 @@ fn no_log_hides_values_in_every_output() {
     let human = p.playbook("site.yml", &["-vvv", "--diff", "--junit", "report.xml"]);
     human.success();
     check(&human, "human output at -vvv --diff");
-    human.contains("(item=(censored due to no_log))").contains("'no_log: true' was specified for this result");
+    human
+        .contains("(item=(censored due to no_log))")
+        .contains("'no_log: true' was specified for this result");
     let r = human.recap("localhost");
     // (Ansible counts the failed loop as ignored=3; ferry's engine counts it ok: see the report.)
     assert_eq!(r.failed, 0, "{}", human.stdout);

@@ -14,21 +14,35 @@ const HOSTS: &str = "lab-1,lab-2,lab-3";
 const ALL: [&str; 3] = ["lab-1", "lab-2", "lab-3"];
 
 fn lab() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
+    let dir =
+        PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
     let ok = dir.join("hosts.ini").is_file() && ssh_status(&dir, "lab-1", "true") == 0;
     if ok {
         return Some(dir);
     }
     if std::env::var_os("FERRY_REQUIRE_LAB").is_some() {
-        panic!("test hosts are required but not up in {} (run tests/hosts/lab up 4)", dir.display());
+        panic!(
+            "test hosts are required but not up in {} (run tests/hosts/lab up 4)",
+            dir.display()
+        );
     }
-    eprintln!("skipping: no test hosts in {} (tests/run starts them)", dir.display());
+    eprintln!(
+        "skipping: no test hosts in {} (tests/run starts them)",
+        dir.display()
+    );
     None
 }
 
 fn ssh_status(dir: &Path, host: &str, cmd: &str) -> i32 {
     Command::new("ssh")
-        .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", host, cmd])
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            host,
+            cmd,
+        ])
         .output()
         .map(|o| o.status.code().unwrap_or(-1))
         .unwrap_or(-1)
@@ -37,7 +51,14 @@ fn ssh_status(dir: &Path, host: &str, cmd: &str) -> i32 {
 /// Runs a command on a host as root; returns stdout.
 fn on_host(dir: &Path, host: &str, cmd: &str) -> String {
     let out = Command::new("ssh")
-        .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", &format!("root@{host}"), cmd])
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            &format!("root@{host}"),
+            cmd,
+        ])
         .output()
         .expect("ssh");
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -45,33 +66,60 @@ fn on_host(dir: &Path, host: &str, cmd: &str) -> String {
 
 fn project(dir: &Path, book: &str) -> Project {
     let p = Project::new();
-    p.file("inventory.ini", &std::fs::read_to_string(dir.join("hosts.ini")).unwrap());
+    p.file(
+        "inventory.ini",
+        &std::fs::read_to_string(dir.join("hosts.ini")).unwrap(),
+    );
     p.file("site.yml", book);
     p
 }
 
 /// --check (nothing may change: `probe` is the same before and after), then a
 /// real run that changes `changed` tasks per host, then a run that changes none.
-fn check_apply_again(dir: &Path, p: &Project, hosts: &[&str], changed: u32, probe: &dyn Fn(&str) -> String) -> common::Out {
+fn check_apply_again(
+    dir: &Path,
+    p: &Project,
+    hosts: &[&str],
+    changed: u32,
+    probe: &dyn Fn(&str) -> String,
+) -> common::Out {
     let limit = hosts.join(",");
     let before: Vec<String> = hosts.iter().map(|h| probe(h)).collect();
-    let check = p.playbook("site.yml", &["-i", "inventory.ini", "-l", &limit, "--check"]);
+    let check = p.playbook(
+        "site.yml",
+        &["-i", "inventory.ini", "-l", &limit, "--check"],
+    );
     check.success();
     for (h, b) in hosts.iter().zip(&before) {
         assert_eq!(&probe(h), b, "--check changed {h}\n{}", check.stdout);
-        assert_eq!(check.recap(h).changed, changed, "{h} in check mode\n{}", check.stdout);
+        assert_eq!(
+            check.recap(h).changed,
+            changed,
+            "{h} in check mode\n{}",
+            check.stdout
+        );
     }
     let first = p.playbook("site.yml", &["-i", "inventory.ini", "-l", &limit]);
     first.success();
     for h in hosts {
         let r = first.recap(h);
-        assert_eq!((r.changed, r.failed), (changed, 0), "{h}: {r:?}\n{}", first.stdout);
+        assert_eq!(
+            (r.changed, r.failed),
+            (changed, 0),
+            "{h}: {r:?}\n{}",
+            first.stdout
+        );
     }
     let _ = dir;
     let second = p.playbook("site.yml", &["-i", "inventory.ini", "-l", &limit]);
     second.success();
     for h in hosts {
-        assert_eq!(second.recap(h).changed, 0, "{h} second run\n{}", second.stdout);
+        assert_eq!(
+            second.recap(h).changed,
+            0,
+            "{h} second run\n{}",
+            second.stdout
+        );
     }
     first
 }
@@ -80,9 +128,19 @@ fn check_apply_again(dir: &Path, p: &Project, hosts: &[&str], changed: u32, prob
 fn service_starts_enables_and_stops_cron_through_sysv() {
     let Some(dir) = lab() else { return };
     for h in ALL {
-        on_host(&dir, h, "service cron stop >/dev/null 2>&1; update-rc.d cron disable >/dev/null 2>&1; true");
+        on_host(
+            &dir,
+            h,
+            "service cron stop >/dev/null 2>&1; update-rc.d cron disable >/dev/null 2>&1; true",
+        );
     }
-    let probe = |h: &str| on_host(&dir, h, "pgrep -x cron >/dev/null && echo running || echo stopped; ls /etc/rc2.d | grep cron");
+    let probe = |h: &str| {
+        on_host(
+            &dir,
+            h,
+            "pgrep -x cron >/dev/null && echo running || echo stopped; ls /etc/rc2.d | grep cron",
+        )
+    };
     let p = project(
         &dir,
         r#"
@@ -100,6 +158,7 @@ fn service_starts_enables_and_stops_cron_through_sysv() {
           - svc.state == 'started'
           - svc.enabled
           - svc.status is not defined
+          - svc.service_mgr == 'sysvinit'
           - ansible_facts.services['cron'].state == 'running'
           - ansible_facts.services['cron'].status == 'enabled'
           - ansible_facts.services['cron'].source == 'sysv'
@@ -134,12 +193,16 @@ fn service_starts_enables_and_stops_cron_through_sysv() {
     }
     // A service that does not exist fails with Ansible's message.
     p.file("site.yml", "- hosts: lab\n  gather_facts: false\n  become: true\n  tasks:\n    - service: name=ferrysa-nosuch state=started\n");
-    p.playbook("site.yml", &["-i", "inventory.ini", "-l", "lab-1"]).code(2).contains("Could not find the requested service ferrysa-nosuch: host");
+    p.playbook("site.yml", &["-i", "inventory.ini", "-l", "lab-1"])
+        .code(2)
+        .contains("Could not find the requested service ferrysa-nosuch: host");
 }
 
 const HASH: &str = "$6$ferrysalt$oLdh1Cum0tfJZ5MtE2vVJXyvROQdtpGWdJo84DKTGqmNJWim3Hx2RosLff929VrrfhDz9eTEXmgf07TvydtGy.";
-const KEY1: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFerrySysadminTestKeyNumberOne0000000000000 one@ferry";
-const KEY2: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFerrySysadminTestKeyNumberTwo0000000000000 two@ferry";
+const KEY1: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFerrySysadminTestKeyNumberOne0000000000000 one@ferry";
+const KEY2: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFerrySysadminTestKeyNumberTwo0000000000000 two@ferry";
 
 #[test]
 fn users_groups_authorized_keys_and_getent() {
@@ -148,7 +211,13 @@ fn users_groups_authorized_keys_and_getent() {
         // The group exists with another gid: `group` changes it (and check mode can resolve it).
         on_host(&dir, h, "userdel -r ferrysa-usr >/dev/null 2>&1; groupdel ferrysa-grp >/dev/null 2>&1; groupadd -g 4710 ferrysa-grp");
     }
-    let probe = |h: &str| on_host(&dir, h, "id ferrysa-usr 2>&1; getent group ferrysa-grp; ls -a /home/ferrysa-usr 2>&1");
+    let probe = |h: &str| {
+        on_host(
+            &dir,
+            h,
+            "id ferrysa-usr 2>&1; getent group ferrysa-grp; ls -a /home/ferrysa-usr 2>&1",
+        )
+    };
     let book = format!(
         r#"
 - hosts: lab
@@ -187,7 +256,10 @@ fn users_groups_authorized_keys_and_getent() {
     );
     let p = project(&dir, &book);
     let first = check_apply_again(&dir, &p, &ALL, 3, &probe);
-    assert!(!first.stdout.contains(HASH) && !first.stderr.contains(HASH), "the hash leaked into ferry's output");
+    assert!(
+        !first.stdout.contains(HASH) && !first.stderr.contains(HASH),
+        "the hash leaked into ferry's output"
+    );
     for h in ALL {
         assert_eq!(
             on_host(&dir, h, "id ferrysa-usr; getent passwd ferrysa-usr; getent shadow ferrysa-usr | cut -d: -f2"),
@@ -214,7 +286,9 @@ fn users_groups_authorized_keys_and_getent() {
 "#
         ),
     );
-    check_apply_again(&dir, &p, &ALL, 2, &|h: &str| on_host(&dir, h, "id ferrysa-usr; getent shadow ferrysa-usr | cut -c1-20; cat /home/ferrysa-usr/.ssh/authorized_keys"));
+    check_apply_again(&dir, &p, &ALL, 2, &|h: &str| {
+        on_host(&dir, h, "id ferrysa-usr; getent shadow ferrysa-usr | cut -c1-20; cat /home/ferrysa-usr/.ssh/authorized_keys")
+    });
     for h in ALL {
         assert_eq!(
             on_host(&dir, h, "id -Gn ferrysa-usr; getent shadow ferrysa-usr | cut -d: -f2; cat /home/ferrysa-usr/.ssh/authorized_keys"),
@@ -239,7 +313,13 @@ fn sudoers_rule_is_validated_before_it_is_placed() {
     for h in ALL {
         on_host(&dir, h, "rm -f /etc/sudoers.d/ferrysa-rule; id ferrysa-sudo >/dev/null 2>&1 || useradd -M ferrysa-sudo");
     }
-    let probe = |h: &str| on_host(&dir, h, "ls -A /etc/sudoers.d; cat /etc/sudoers.d/ferrysa-rule 2>/dev/null");
+    let probe = |h: &str| {
+        on_host(
+            &dir,
+            h,
+            "ls -A /etc/sudoers.d; cat /etc/sudoers.d/ferrysa-rule 2>/dev/null",
+        )
+    };
     let p = project(
         &dir,
         r#"
@@ -258,10 +338,26 @@ fn sudoers_rule_is_validated_before_it_is_placed() {
     );
     check_apply_again(&dir, &p, &ALL, 1, &probe);
     for h in ALL {
-        assert_eq!(on_host(&dir, h, "stat -c '%a %U' /etc/sudoers.d/ferrysa-rule; cat /etc/sudoers.d/ferrysa-rule"), "440 root\nferrysa-sudo ALL=(root)NOPASSWD: /usr/bin/whoami, /bin/ls\n");
+        assert_eq!(
+            on_host(
+                &dir,
+                h,
+                "stat -c '%a %U' /etc/sudoers.d/ferrysa-rule; cat /etc/sudoers.d/ferrysa-rule"
+            ),
+            "440 root\nferrysa-sudo ALL=(root)NOPASSWD: /usr/bin/whoami, /bin/ls\n"
+        );
         let l = on_host(&dir, h, "sudo -l -U ferrysa-sudo");
-        let rules: Vec<&str> = l.lines().skip_while(|x| !x.contains("may run the following")).skip(1).map(str::trim).collect();
-        assert_eq!(rules, vec!["(root) NOPASSWD: /usr/bin/whoami, /bin/ls"], "{h}: {l}");
+        let rules: Vec<&str> = l
+            .lines()
+            .skip_while(|x| !x.contains("may run the following"))
+            .skip(1)
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            rules,
+            vec!["(root) NOPASSWD: /usr/bin/whoami, /bin/ls"],
+            "{h}: {l}"
+        );
     }
     // A relative command: visudo rejects it, the task fails, the old file stays.
     let before: Vec<String> = ALL.iter().map(|h| probe(h)).collect();
@@ -270,15 +366,28 @@ fn sudoers_rule_is_validated_before_it_is_placed() {
         "- hosts: lab\n  gather_facts: false\n  become: true\n  tasks:\n    - community.general.sudoers: name=ferrysa-rule user=ferrysa-sudo commands=docker\n",
     );
     let bad = p.playbook("site.yml", &["-i", "inventory.ini", "-l", HOSTS]);
-    bad.code(2).contains("Failed to validate sudoers rule").contains("fully-qualified path");
+    bad.code(2)
+        .contains("Failed to validate sudoers rule")
+        .contains("fully-qualified path");
     for (h, b) in ALL.iter().zip(&before) {
-        assert_eq!(&probe(h), b, "{h}: the old rule must stay, with no temporary file left");
+        assert_eq!(
+            &probe(h),
+            b,
+            "{h}: the old rule must stay, with no temporary file left"
+        );
         assert_eq!(bad.recap(h).failed, 1);
     }
     p.file("site.yml", "- hosts: lab\n  gather_facts: false\n  become: true\n  tasks:\n    - sudoers: name=ferrysa-rule state=absent\n");
     check_apply_again(&dir, &p, &ALL, 1, &probe);
     for h in ALL {
-        assert_eq!(on_host(&dir, h, "test -e /etc/sudoers.d/ferrysa-rule || echo gone; userdel ferrysa-sudo"), "gone\n");
+        assert_eq!(
+            on_host(
+                &dir,
+                h,
+                "test -e /etc/sudoers.d/ferrysa-rule || echo gone; userdel ferrysa-sudo"
+            ),
+            "gone\n"
+        );
     }
 }
 
@@ -341,7 +450,11 @@ fn hostname_sets_etc_hostname_and_the_kernel_name() {
     let Some(dir) = lab() else { return };
     // One host, restored at the end; the new name resolves like the old one.
     let h = "lab-3";
-    on_host(&dir, h, "grep -q ferrysa-host /etc/hosts || echo '127.0.1.1\tferrysa-host' >> /etc/hosts");
+    on_host(
+        &dir,
+        h,
+        "grep -q ferrysa-host /etc/hosts || echo '127.0.1.1\tferrysa-host' >> /etc/hosts",
+    );
     let probe = |h: &str| on_host(&dir, h, "hostname; cat /etc/hostname");
     let p = project(
         &dir,
@@ -362,7 +475,11 @@ fn hostname_sets_etc_hostname_and_the_kernel_name() {
     }));
     p.file("site.yml", "- hosts: lab-3\n  gather_facts: false\n  become: true\n  tasks:\n    - hostname: name=lab-3 use=debian\n");
     let back = p.playbook("site.yml", &["-i", "inventory.ini", "-l", h]);
-    on_host(&dir, h, "hostname lab-3; echo lab-3 > /etc/hostname; sed -i '/ferrysa-host/d' /etc/hosts");
+    on_host(
+        &dir,
+        h,
+        "hostname lab-3; echo lab-3 > /etc/hostname; sed -i '/ferrysa-host/d' /etc/hosts",
+    );
     back.success();
     assert_eq!(back.recap(h).changed, 1);
     assert_eq!(probe(h), "lab-3\nlab-3\n");

@@ -14,21 +14,35 @@ use common::Project;
 const HOST: &str = "lab-2";
 
 fn lab() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
+    let dir =
+        PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
     let ok = dir.join("hosts.ini").is_file() && ssh_status(&dir, HOST, "true") == 0;
     if ok {
         return Some(dir);
     }
     if std::env::var_os("FERRY_REQUIRE_LAB").is_some() {
-        panic!("test hosts are required but not up in {} (run tests/hosts/lab up 4)", dir.display());
+        panic!(
+            "test hosts are required but not up in {} (run tests/hosts/lab up 4)",
+            dir.display()
+        );
     }
-    eprintln!("skipping: no test hosts in {} (tests/run starts them)", dir.display());
+    eprintln!(
+        "skipping: no test hosts in {} (tests/run starts them)",
+        dir.display()
+    );
     None
 }
 
 fn ssh_status(dir: &std::path::Path, host: &str, cmd: &str) -> i32 {
     Command::new("ssh")
-        .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", host, cmd])
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            host,
+            cmd,
+        ])
         .output()
         .map(|o| o.status.code().unwrap_or(-1))
         .unwrap_or(-1)
@@ -37,7 +51,14 @@ fn ssh_status(dir: &std::path::Path, host: &str, cmd: &str) -> i32 {
 /// Runs a command on a host as root (through the lab's ssh_config); returns stdout.
 fn on_host(dir: &std::path::Path, host: &str, cmd: &str) -> String {
     let out = Command::new("ssh")
-        .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", &format!("root@{host}"), cmd])
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            &format!("root@{host}"),
+            cmd,
+        ])
         .output()
         .expect("ssh");
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -45,7 +66,10 @@ fn on_host(dir: &std::path::Path, host: &str, cmd: &str) -> String {
 
 fn project(dir: &std::path::Path, book: &str) -> Project {
     let p = Project::new();
-    p.file("inventory.ini", &std::fs::read_to_string(dir.join("hosts.ini")).unwrap());
+    p.file(
+        "inventory.ini",
+        &std::fs::read_to_string(dir.join("hosts.ini")).unwrap(),
+    );
     p.file("site.yml", book);
     p
 }
@@ -75,7 +99,11 @@ fn ufw_rules_enable_keeps_ssh_and_refuses_without_ssh_rule() {
     // 1. Enabling on a freshly reset host (no SSH rule) is refused; ufw stays off.
     let refuse = project(&dir, "- hosts: lab-2\n  gather_facts: false\n  become: true\n  tasks:\n    - community.general.ufw: state=enabled\n");
     let out = refuse.playbook("site.yml", &["-i", "inventory.ini", "-l", HOST]);
-    assert_ne!(out.code, 0, "enabling without an SSH rule must fail:\n{}", out.stdout);
+    assert_ne!(
+        out.code, 0,
+        "enabling without an SSH rule must fail:\n{}",
+        out.stdout
+    );
     out.contains("Refusing to enable ufw: no rule allows incoming SSH on port 22/tcp");
     out.contains("rule=allow port=22 proto=tcp");
     assert!(on_host(&dir, HOST, "ufw status").contains("Status: inactive"));
@@ -116,9 +144,20 @@ fn ufw_rules_enable_keeps_ssh_and_refuses_without_ssh_rule() {
     let p = project(&dir, book);
     let check = p.playbook("site.yml", &["-i", "inventory.ini", "-l", HOST, "--check"]);
     check.success();
-    assert!(on_host(&dir, HOST, "ufw status").contains("Status: inactive"), "--check enabled ufw");
-    assert!(on_host(&dir, HOST, "ufw show added").contains("(None)"), "--check added rules:\n{}", on_host(&dir, HOST, "ufw show added"));
-    assert_eq!(on_host(&dir, HOST, "grep ^LOGLEVEL /etc/ufw/ufw.conf").trim(), "LOGLEVEL=low", "--check changed logging");
+    assert!(
+        on_host(&dir, HOST, "ufw status").contains("Status: inactive"),
+        "--check enabled ufw"
+    );
+    assert!(
+        on_host(&dir, HOST, "ufw show added").contains("(None)"),
+        "--check added rules:\n{}",
+        on_host(&dir, HOST, "ufw show added")
+    );
+    assert_eq!(
+        on_host(&dir, HOST, "grep ^LOGLEVEL /etc/ufw/ufw.conf").trim(),
+        "LOGLEVEL=low",
+        "--check changed logging"
+    );
 
     let first = p.playbook("site.yml", &["-i", "inventory.ini", "-l", HOST]);
     first.success();
@@ -128,12 +167,31 @@ fn ufw_rules_enable_keeps_ssh_and_refuses_without_ssh_rule() {
     let status = on_host(&dir, HOST, "ufw status verbose");
     assert!(status.contains("Status: active"), "{status}");
     assert!(status.contains("Logging: on (medium)"), "{status}");
-    assert!(status.lines().any(|l| l.starts_with("22/tcp ") && l.contains("ALLOW IN")), "{status}");
-    assert!(status.lines().any(|l| l.starts_with("8080/tcp ") && l.contains("ALLOW IN") && l.contains("# web app")), "{status}");
-    assert!(status.lines().any(|l| l.starts_with("60000:61000/udp") && l.contains("10.0.0.0/8")), "{status}");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("22/tcp ") && l.contains("ALLOW IN")),
+        "{status}"
+    );
+    assert!(
+        status.lines().any(|l| l.starts_with("8080/tcp ")
+            && l.contains("ALLOW IN")
+            && l.contains("# web app")),
+        "{status}"
+    );
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("60000:61000/udp") && l.contains("10.0.0.0/8")),
+        "{status}"
+    );
 
     // 3. SSH still works: a second run over SSH changes nothing.
-    assert_eq!(ssh_status(&dir, HOST, "true"), 0, "SSH to {HOST} broke after enabling ufw");
+    assert_eq!(
+        ssh_status(&dir, HOST, "true"),
+        0,
+        "SSH to {HOST} broke after enabling ufw"
+    );
     let second = p.playbook("site.yml", &["-i", "inventory.ini", "-l", HOST]);
     second.success();
     assert_eq!(second.recap(HOST).changed, 0, "{}", second.stdout);
@@ -157,6 +215,8 @@ fn ufw_rules_enable_keeps_ssh_and_refuses_without_ssh_rule() {
 
     // 5. Reset at the end (also done by Cleanup on failure).
     let reset = project(&dir, "- hosts: lab-2\n  gather_facts: false\n  become: true\n  tasks:\n    - community.general.ufw: state=reset\n");
-    reset.playbook("site.yml", &["-i", "inventory.ini", "-l", HOST]).success();
+    reset
+        .playbook("site.yml", &["-i", "inventory.ini", "-l", HOST])
+        .success();
     assert!(on_host(&dir, HOST, "ufw status").contains("Status: inactive"));
 }

@@ -25,7 +25,10 @@ fn project() -> Project {
 }
 
 fn ansible_vault() -> Option<PathBuf> {
-    let mut cands: Vec<PathBuf> = std::env::var_os("FERRY_ANSIBLE_VAULT").map(PathBuf::from).into_iter().collect();
+    let mut cands: Vec<PathBuf> = std::env::var_os("FERRY_ANSIBLE_VAULT")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
     cands.push("/tmp/ansible-venv/bin/ansible-vault".into());
     if let Ok(path) = std::env::var("PATH") {
         cands.extend(std::env::split_paths(&path).map(|d| d.join("ansible-vault")));
@@ -36,19 +39,68 @@ fn ansible_vault() -> Option<PathBuf> {
 #[test]
 fn views_files_ansible_vault_wrote() {
     let p = project();
-    p.ferry(&["vault", "view", "--vault-password-file", "password", "file_default.yml"])
-        .success()
-        .contains("vault_db_password: hunter2\nvault_list: [a, b]\n");
+    p.ferry(&[
+        "vault",
+        "view",
+        "--vault-password-file",
+        "password",
+        "file_default.yml",
+    ])
+    .success()
+    .contains("vault_db_password: hunter2\nvault_list: [a, b]\n");
     // 1.2 header with a vault id.
-    p.ferry(&["vault", "view", "--vault-id", "prod@password_prod", "file_prod.yml"]).success().contains("prod_token: \"tok-prod-42\"");
+    p.ferry(&[
+        "vault",
+        "view",
+        "--vault-id",
+        "prod@password_prod",
+        "file_prod.yml",
+    ])
+    .success()
+    .contains("prod_token: \"tok-prod-42\"");
     // Decrypt in place, then encrypt again: same plaintext.
-    p.ferry(&["vault", "decrypt", "--vault-password-file", "password", "file_default.yml"]).success();
-    assert_eq!(p.read("file_default.yml"), "vault_db_password: hunter2\nvault_list: [a, b]\n");
-    p.ferry(&["vault", "encrypt", "--vault-password-file", "password", "file_default.yml"]).success();
-    assert!(p.read("file_default.yml").starts_with("$ANSIBLE_VAULT;1.1;AES256\n"));
+    p.ferry(&[
+        "vault",
+        "decrypt",
+        "--vault-password-file",
+        "password",
+        "file_default.yml",
+    ])
+    .success();
+    assert_eq!(
+        p.read("file_default.yml"),
+        "vault_db_password: hunter2\nvault_list: [a, b]\n"
+    );
+    p.ferry(&[
+        "vault",
+        "encrypt",
+        "--vault-password-file",
+        "password",
+        "file_default.yml",
+    ])
+    .success();
+    assert!(p
+        .read("file_default.yml")
+        .starts_with("$ANSIBLE_VAULT;1.1;AES256\n"));
     // Already encrypted / not encrypted are refused.
-    p.ferry(&["vault", "encrypt", "--vault-password-file", "password", "file_default.yml"]).code(5).contains("already encrypted");
-    p.ferry(&["vault", "decrypt", "--vault-password-file", "password", "README.md"]).code(5).contains("not vault encrypted");
+    p.ferry(&[
+        "vault",
+        "encrypt",
+        "--vault-password-file",
+        "password",
+        "file_default.yml",
+    ])
+    .code(5)
+    .contains("already encrypted");
+    p.ferry(&[
+        "vault",
+        "decrypt",
+        "--vault-password-file",
+        "password",
+        "README.md",
+    ])
+    .code(5)
+    .contains("not vault encrypted");
 }
 
 #[test]
@@ -65,8 +117,17 @@ fn playbook_reads_vaulted_vars_files_and_inline_values() {
         msg: "{{ vault_db_password }}|{{ prod_token }}|{{ inline_secret }}|{{ plain_var }}|{{ ferry_string }}|{{ vault_list | join(',') }}"
 "#,
     );
-    let out = p.playbook("site.yml", &["--vault-password-file", "password", "--vault-id", "prod@password_prod"]);
-    out.success().contains("\"msg\": \"hunter2|tok-prod-42|inline_secret|visible|ferry made this|a,b\"");
+    let out = p.playbook(
+        "site.yml",
+        &[
+            "--vault-password-file",
+            "password",
+            "--vault-id",
+            "prod@password_prod",
+        ],
+    );
+    out.success()
+        .contains("\"msg\": \"hunter2|tok-prod-42|inline_secret|visible|ferry made this|a,b\"");
 }
 
 #[test]
@@ -81,13 +142,18 @@ fn missing_and_wrong_passwords_name_the_place() {
     wrong.code(4).contains("vars_inline.yml:2:1: cannot decrypt the !vault value of 'inline_secret': Decryption failed");
     p.playbook("whole.yml", &[]).code(4).contains("file_default.yml:1:1: vault-encrypted file: Attempting to decrypt but no vault secrets found");
     let w = p.playbook("whole.yml", &["--vault-password-file", "wrong"]);
-    w.code(4).contains("file_default.yml:1:1: vault-encrypted file: Decryption failed");
+    w.code(4)
+        .contains("file_default.yml:1:1: vault-encrypted file: Decryption failed");
     // The wrong password itself is never echoed.
     assert!(!w.stdout.contains("not-the-password") && !w.stderr.contains("not-the-password"));
     // A missing password file is a usage error.
-    p.playbook("whole.yml", &["--vault-password-file", "nope"]).code(5).contains("The vault password file nope was not found");
+    p.playbook("whole.yml", &["--vault-password-file", "nope"])
+        .code(5)
+        .contains("The vault password file nope was not found");
     // -e @vaulted-file works too, and an -e file that fails says where.
-    p.ferry(&["playbook", "whole.yml", "-e", "@vars_inline.yml"]).code(4).contains("vars_inline.yml:2:1");
+    p.ferry(&["playbook", "whole.yml", "-e", "@vars_inline.yml"])
+        .code(4)
+        .contains("vars_inline.yml:2:1");
 }
 
 #[test]
@@ -97,11 +163,27 @@ fn password_script_and_prompt_on_stdin() {
     // An executable password file: its stdout is the password (Ansible's rule).
     p.file("pw.sh", "#!/bin/sh\necho ferry-vault-pw\n");
     std::fs::set_permissions(p.path("pw.sh"), std::fs::Permissions::from_mode(0o700)).unwrap();
-    p.ferry(&["vault", "view", "--vault-password-file", "pw.sh", "file_default.yml"]).success().contains("hunter2");
+    p.ferry(&[
+        "vault",
+        "view",
+        "--vault-password-file",
+        "pw.sh",
+        "file_default.yml",
+    ])
+    .success()
+    .contains("hunter2");
     // A failing script is a clear error.
     p.file("bad.sh", "#!/bin/sh\nexit 3\n");
     std::fs::set_permissions(p.path("bad.sh"), std::fs::Permissions::from_mode(0o700)).unwrap();
-    p.ferry(&["vault", "view", "--vault-password-file", "bad.sh", "file_default.yml"]).code(5).contains("returned non-zero (3)");
+    p.ferry(&[
+        "vault",
+        "view",
+        "--vault-password-file",
+        "bad.sh",
+        "file_default.yml",
+    ])
+    .code(5)
+    .contains("returned non-zero (3)");
     // --ask-vault-pass (-J) reads one line of stdin when it is not a terminal.
     let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(["vault", "view", "-J", "file_default.yml"])
@@ -115,31 +197,77 @@ fn password_script_and_prompt_on_stdin() {
             c.wait_with_output()
         })
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("hunter2"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("hunter2"),
+        "{out:?}"
+    );
 }
 
 #[test]
 fn encrypt_string_block_round_trips() {
     let p = project();
     let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["vault", "encrypt_string", "--vault-password-file", "password", "--name", "api_key", "k-123 $(x) 'q'"])
+        .args([
+            "vault",
+            "encrypt_string",
+            "--vault-password-file",
+            "password",
+            "--name",
+            "api_key",
+            "k-123 $(x) 'q'",
+        ])
         .current_dir(p.dir.path())
         .output()
         .unwrap();
     let block = String::from_utf8(out.stdout).unwrap();
-    assert!(block.starts_with("api_key: !vault |\n          $ANSIBLE_VAULT;1.1;AES256\n          "), "{block}");
-    assert!(block.lines().skip(2).all(|l| l.len() <= 90 && l.starts_with("          ")));
+    assert!(
+        block.starts_with("api_key: !vault |\n          $ANSIBLE_VAULT;1.1;AES256\n          "),
+        "{block}"
+    );
+    assert!(block
+        .lines()
+        .skip(2)
+        .all(|l| l.len() <= 90 && l.starts_with("          ")));
     p.file("vars.yml", &block);
     p.file("site.yml", "- hosts: localhost\n  gather_facts: false\n  vars_files: [vars.yml]\n  tasks: [{debug: {var: api_key}}]\n");
-    p.playbook("site.yml", &["--vault-password-file", "password"]).success().contains("\"api_key\": \"k-123 $(x) 'q'\"");
+    p.playbook("site.yml", &["--vault-password-file", "password"])
+        .success()
+        .contains("\"api_key\": \"k-123 $(x) 'q'\"");
     // Two strings, both named; with several secrets --encrypt-vault-id chooses.
-    let two = p.ferry(&["vault", "encrypt_string", "--vault-password-file", "password", "--vault-id", "prod@password_prod", "a", "b"]);
+    let two = p.ferry(&[
+        "vault",
+        "encrypt_string",
+        "--vault-password-file",
+        "password",
+        "--vault-id",
+        "prod@password_prod",
+        "a",
+        "b",
+    ]);
     two.code(5).contains("--encrypt-vault-id");
     let two = p.ferry(&[
-        "vault", "encrypt_string", "--vault-password-file", "password", "--vault-id", "prod@password_prod", "--encrypt-vault-id", "prod", "-n", "x", "-n", "y", "a", "b",
+        "vault",
+        "encrypt_string",
+        "--vault-password-file",
+        "password",
+        "--vault-id",
+        "prod@password_prod",
+        "--encrypt-vault-id",
+        "prod",
+        "-n",
+        "x",
+        "-n",
+        "y",
+        "a",
+        "b",
     ]);
     two.success();
-    assert!(two.stdout.starts_with("x: !vault |\n          $ANSIBLE_VAULT;1.2;AES256;prod\n"), "{}", two.stdout);
+    assert!(
+        two.stdout
+            .starts_with("x: !vault |\n          $ANSIBLE_VAULT;1.2;AES256;prod\n"),
+        "{}",
+        two.stdout
+    );
     assert!(two.stdout.contains("\ny: !vault |\n"), "{}", two.stdout);
 }
 
@@ -155,25 +283,71 @@ fn create_and_edit_use_a_private_temp_file() {
     );
     std::fs::set_permissions(p.path("ed.sh"), std::fs::Permissions::from_mode(0o700)).unwrap();
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_ferry")).args(args).current_dir(p.dir.path()).env("EDITOR", p.path("ed.sh")).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(args)
+            .current_dir(p.dir.path())
+            .env("EDITOR", p.path("ed.sh"))
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{out:?}");
     };
-    run(&["vault", "create", "--vault-password-file", "password", "new.yml"]);
+    run(&[
+        "vault",
+        "create",
+        "--vault-password-file",
+        "password",
+        "new.yml",
+    ]);
     assert!(p.read("new.yml").starts_with("$ANSIBLE_VAULT;1.1;AES256\n"));
-    assert_eq!(std::fs::metadata(p.path("new.yml")).unwrap().permissions().mode() & 0o777, 0o600);
-    run(&["vault", "edit", "--vault-id", "prod@password_prod", "file_prod.yml"]);
+    assert_eq!(
+        std::fs::metadata(p.path("new.yml"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    run(&[
+        "vault",
+        "edit",
+        "--vault-id",
+        "prod@password_prod",
+        "file_prod.yml",
+    ]);
     // The vault id of the file is kept.
-    assert!(p.read("file_prod.yml").starts_with("$ANSIBLE_VAULT;1.2;AES256;prod\n"));
-    p.ferry(&["vault", "view", "--vault-id", "prod@password_prod", "file_prod.yml"]).success().contains("edited: 1");
+    assert!(p
+        .read("file_prod.yml")
+        .starts_with("$ANSIBLE_VAULT;1.2;AES256;prod\n"));
+    p.ferry(&[
+        "vault",
+        "view",
+        "--vault-id",
+        "prod@password_prod",
+        "file_prod.yml",
+    ])
+    .success()
+    .contains("edited: 1");
     let lines: Vec<String> = p.read("editor.log").lines().map(str::to_string).collect();
     assert_eq!(lines.len(), 6, "{lines:?}");
     for chunk in lines.chunks(3) {
-        assert_eq!((chunk[0].as_str(), chunk[1].as_str()), ("600", "700"), "{lines:?}");
+        assert_eq!(
+            (chunk[0].as_str(), chunk[1].as_str()),
+            ("600", "700"),
+            "{lines:?}"
+        );
         // The plaintext copy is gone afterwards, directory and all.
-        assert!(!Path::new(&chunk[2]).exists() && !Path::new(&chunk[2]).parent().unwrap().exists(), "{}", chunk[2]);
+        assert!(
+            !Path::new(&chunk[2]).exists() && !Path::new(&chunk[2]).parent().unwrap().exists(),
+            "{}",
+            chunk[2]
+        );
     }
     // No temp files next to the edited file either.
-    let stray: Vec<_> = std::fs::read_dir(p.dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("ferry-tmp")).collect();
+    let stray: Vec<_> = std::fs::read_dir(p.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("ferry-tmp"))
+        .collect();
     assert!(stray.is_empty(), "{stray:?}");
 }
 
@@ -186,15 +360,43 @@ fn ansible_vault_reads_what_ferry_wrote() {
     };
     let p = project();
     p.file("plain.yml", "k: v\nlist: [1, 2]\n");
-    p.ferry(&["vault", "encrypt", "--vault-password-file", "password", "plain.yml"]).success();
+    p.ferry(&[
+        "vault",
+        "encrypt",
+        "--vault-password-file",
+        "password",
+        "plain.yml",
+    ])
+    .success();
     p.file("id.yml", "x: 1\n");
-    p.ferry(&["vault", "encrypt", "--vault-id", "dev@password_prod", "id.yml"]).success();
+    p.ferry(&[
+        "vault",
+        "encrypt",
+        "--vault-id",
+        "dev@password_prod",
+        "id.yml",
+    ])
+    .success();
     for (file, args, want) in [
-        ("plain.yml", vec!["--vault-password-file", "password"], "k: v\nlist: [1, 2]\n"),
+        (
+            "plain.yml",
+            vec!["--vault-password-file", "password"],
+            "k: v\nlist: [1, 2]\n",
+        ),
         ("id.yml", vec!["--vault-id", "dev@password_prod"], "x: 1\n"),
-        ("made_by_ferry.yml", vec!["--vault-password-file", "password"], "ferry_made: \"written by ferry vault encrypt\"\n"),
+        (
+            "made_by_ferry.yml",
+            vec!["--vault-password-file", "password"],
+            "ferry_made: \"written by ferry vault encrypt\"\n",
+        ),
     ] {
-        let out = Command::new(&av).arg("view").args(&args).arg(file).current_dir(p.dir.path()).output().unwrap();
+        let out = Command::new(&av)
+            .arg("view")
+            .args(&args)
+            .arg(file)
+            .current_dir(p.dir.path())
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{file}: {out:?}");
         assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{file}");
     }
@@ -206,11 +408,21 @@ fn ansible_vault_reads_what_ferry_wrote() {
 fn vault_password_never_leaks_locally() {
     let p = Project::new();
     // A password no other test uses, so a hit can only come from this run.
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     let pw = format!("leakcheck-{}-{nanos}", std::process::id());
     p.file("pw", &format!("{pw}\n"));
     p.file("secrets.yml", "db_pass: hunter2\n");
-    p.ferry(&["vault", "encrypt", "--vault-password-file", "pw", "secrets.yml"]).success();
+    p.ferry(&[
+        "vault",
+        "encrypt",
+        "--vault-password-file",
+        "pw",
+        "secrets.yml",
+    ])
+    .success();
     p.file(
         "site.yml",
         &format!(
@@ -229,7 +441,13 @@ fn vault_password_never_leaks_locally() {
     );
     let started = std::time::SystemTime::now();
     let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["playbook", "site.yml", "--vault-password-file", "pw", "-vvv"])
+        .args([
+            "playbook",
+            "site.yml",
+            "--vault-password-file",
+            "pw",
+            "-vvv",
+        ])
         .current_dir(p.dir.path())
         .env("FERRY_LOG", "trace")
         .env("NO_COLOR", "1")
@@ -251,20 +469,38 @@ fn vault_password_never_leaks_locally() {
         }
     }
     let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(seen.contains("sleep 1.5"), "the sampler did not see the task run");
-    assert!(!seen.contains(&pw), "vault password in a process's argv or environment");
-    assert!(!stdout.contains(&pw) && !stderr.contains(&pw), "vault password in the output");
+    assert!(
+        seen.contains("sleep 1.5"),
+        "the sampler did not see the task run"
+    );
+    assert!(
+        !seen.contains(&pw),
+        "vault password in a process's argv or environment"
+    );
+    assert!(
+        !stdout.contains(&pw) && !stderr.contains(&pw),
+        "vault password in the output"
+    );
     // No file written during the run in the temp dir holds it.
     let tmp = std::env::temp_dir();
     let mut checked = 0;
     for e in walk(&tmp, 3) {
-        let Ok(m) = std::fs::metadata(&e) else { continue };
+        let Ok(m) = std::fs::metadata(&e) else {
+            continue;
+        };
         if m.is_file() && m.len() < 1 << 20 && m.modified().map(|t| t >= started).unwrap_or(false) {
             checked += 1;
             if let Ok(b) = std::fs::read(&e) {
-                assert!(!String::from_utf8_lossy(&b).contains(&pw) || e == p.path("pw"), "vault password in temp file {}", e.display());
+                assert!(
+                    !String::from_utf8_lossy(&b).contains(&pw) || e == p.path("pw"),
+                    "vault password in temp file {}",
+                    e.display()
+                );
             }
         }
     }
@@ -273,7 +509,9 @@ fn vault_password_never_leaks_locally() {
 
 fn walk(dir: &Path, depth: usize) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else { return out };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for e in rd.filter_map(|e| e.ok()) {
         let path = e.path();
         match e.file_type() {
@@ -283,4 +521,37 @@ fn walk(dir: &Path, depth: usize) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn vaulted_group_vars_and_inline_values_in_yaml_inventories() {
+    let p = project();
+    std::fs::create_dir_all(p.path("group_vars/all")).unwrap();
+    std::fs::copy(
+        p.path("file_default.yml"),
+        p.path("group_vars/all/vault.yml"),
+    )
+    .unwrap();
+    let block = std::fs::read_to_string(p.path("string_default.vault")).unwrap();
+    // `secret: !vault |` indented under the host.
+    let indented: String = block.lines().map(|l| format!("        {l}\n")).collect();
+    p.file(
+        "hosts.yml",
+        &format!("all:\n  hosts:\n    localhost:\n        ansible_connection: local\n{indented}"),
+    );
+    p.ferry(&[
+        "inventory",
+        "-i",
+        "hosts.yml",
+        "--host",
+        "localhost",
+        "--vault-password-file",
+        "password",
+    ])
+    .success()
+    .contains("\"secret\": \"s3cret value\\n\"")
+    .contains("\"vault_db_password\": \"hunter2\"");
+    p.ferry(&["inventory", "-i", "hosts.yml", "--list"])
+        .code(4)
+        .contains("hosts.yml:5:9: cannot decrypt the !vault value of 'secret'");
 }

@@ -15,21 +15,35 @@ const BASE: &str = "/srv/ferry-web-test";
 const PORT: u16 = 18091;
 
 fn lab() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
+    let dir =
+        PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
     let ok = dir.join("hosts.ini").is_file() && ssh_status(&dir, "lab-1", "true") == 0;
     if ok {
         return Some(dir);
     }
     if std::env::var_os("FERRY_REQUIRE_LAB").is_some() {
-        panic!("test hosts are required but not up in {} (run tests/hosts/lab up 4)", dir.display());
+        panic!(
+            "test hosts are required but not up in {} (run tests/hosts/lab up 4)",
+            dir.display()
+        );
     }
-    eprintln!("skipping: no test hosts in {} (tests/run starts them)", dir.display());
+    eprintln!(
+        "skipping: no test hosts in {} (tests/run starts them)",
+        dir.display()
+    );
     None
 }
 
 fn ssh_status(dir: &std::path::Path, host: &str, cmd: &str) -> i32 {
     Command::new("ssh")
-        .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", host, cmd])
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            host,
+            cmd,
+        ])
         .output()
         .map(|o| o.status.code().unwrap_or(-1))
         .unwrap_or(-1)
@@ -38,7 +52,14 @@ fn ssh_status(dir: &std::path::Path, host: &str, cmd: &str) -> i32 {
 /// Runs a command on a host as root (through the lab's ssh_config); returns stdout.
 fn on_host(dir: &std::path::Path, host: &str, cmd: &str) -> String {
     let out = Command::new("ssh")
-        .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", &format!("root@{host}"), cmd])
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            &format!("root@{host}"),
+            cmd,
+        ])
         .output()
         .expect("ssh");
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -46,7 +67,10 @@ fn on_host(dir: &std::path::Path, host: &str, cmd: &str) -> String {
 
 fn project(dir: &std::path::Path, book: &str) -> Project {
     let p = Project::new();
-    p.file("inventory.ini", &std::fs::read_to_string(dir.join("hosts.ini")).unwrap());
+    p.file(
+        "inventory.ini",
+        &std::fs::read_to_string(dir.join("hosts.ini")).unwrap(),
+    );
     p.file("site.yml", book);
     p
 }
@@ -118,7 +142,11 @@ curl -fsS http://127.0.0.1:{PORT}/hello.txt
 "#
     );
     let out = on_host(dir, host, &script);
-    assert_eq!(out, format!("hello from {host}\n"), "responder on {host} did not start");
+    assert_eq!(
+        out,
+        format!("hello from {host}\n"),
+        "responder on {host} did not start"
+    );
 }
 
 fn base64_encode(data: &[u8]) -> String {
@@ -234,33 +262,78 @@ fn get_url_and_uri_on_the_hosts() {
     let p = project(&dir, &book);
     let mut sums = String::from("sums:\n");
     for h in HOSTS {
-        let s = on_host(&dir, h, &format!("sha256sum {BASE}/www/hello.txt | cut -d' ' -f1"));
+        let s = on_host(
+            &dir,
+            h,
+            &format!("sha256sum {BASE}/www/hello.txt | cut -d' ' -f1"),
+        );
         sums.push_str(&format!("  {h}: {}\n", s.trim()));
     }
     p.file("group_vars/all.yml", &sums);
     let hosts = HOSTS.join(",");
 
-    let check = p.playbook("site.yml", &["-i", "inventory.ini", "-l", &hosts, "--check"]);
+    let check = p.playbook(
+        "site.yml",
+        &["-i", "inventory.ini", "-l", &hosts, "--check"],
+    );
     check.success();
     for h in HOSTS {
         let r = check.recap(h);
-        assert_eq!(r.changed, 4, "{h}: get_url predicts 4 downloads\n{}", check.stdout);
-        assert_eq!(on_host(&dir, h, &format!("ls -A {BASE}/out")), "", "--check wrote files on {h}");
+        assert_eq!(
+            r.changed, 4,
+            "{h}: get_url predicts 4 downloads\n{}",
+            check.stdout
+        );
+        assert_eq!(
+            on_host(&dir, h, &format!("ls -A {BASE}/out")),
+            "",
+            "--check wrote files on {h}"
+        );
     }
 
     let first = p.playbook("site.yml", &["-i", "inventory.ini", "-l", &hosts]);
     first.success();
     for h in HOSTS {
         let r = first.recap(h);
-        assert_eq!((r.changed, r.failed), (5, 0), "{h}: {r:?}\n{}", first.stdout);
-        assert_eq!(on_host(&dir, h, &format!("cat {BASE}/out/hello.txt")), format!("hello from {h}\n"));
-        assert_eq!(on_host(&dir, h, &format!("stat -c %a {BASE}/out/hello.txt")).trim(), "640");
-        assert_eq!(on_host(&dir, h, &format!("cmp {BASE}/www/data.bin {BASE}/out/data.bin && echo same")).trim(), "same");
-        assert_eq!(on_host(&dir, h, &format!("cat {BASE}/out/secret.txt")), "top secret\n");
-        assert_eq!(on_host(&dir, h, &format!("cat {BASE}/out/uri-hello.txt")), format!("hello from {h}\n"));
-        let body: serde_json::Value = serde_json::from_str(&on_host(&dir, h, &format!("cat {BASE}/last_body"))).unwrap();
+        assert_eq!(
+            (r.changed, r.failed),
+            (5, 0),
+            "{h}: {r:?}\n{}",
+            first.stdout
+        );
+        assert_eq!(
+            on_host(&dir, h, &format!("cat {BASE}/out/hello.txt")),
+            format!("hello from {h}\n")
+        );
+        assert_eq!(
+            on_host(&dir, h, &format!("stat -c %a {BASE}/out/hello.txt")).trim(),
+            "640"
+        );
+        assert_eq!(
+            on_host(
+                &dir,
+                h,
+                &format!("cmp {BASE}/www/data.bin {BASE}/out/data.bin && echo same")
+            )
+            .trim(),
+            "same"
+        );
+        assert_eq!(
+            on_host(&dir, h, &format!("cat {BASE}/out/secret.txt")),
+            "top secret\n"
+        );
+        assert_eq!(
+            on_host(&dir, h, &format!("cat {BASE}/out/uri-hello.txt")),
+            format!("hello from {h}\n")
+        );
+        let body: serde_json::Value =
+            serde_json::from_str(&on_host(&dir, h, &format!("cat {BASE}/last_body"))).unwrap();
         assert_eq!(body, serde_json::json!({"name": "web", "port": 8080}));
-        assert_eq!(on_host(&dir, h, &format!("ls -A {BASE}/out | grep -c ferry")).trim(), "0", "temp files left on {h}");
+        assert_eq!(
+            on_host(&dir, h, &format!("ls -A {BASE}/out | grep -c ferry")).trim(),
+            "0",
+            "temp files left on {h}"
+        );
     }
 
     let second = p.playbook("site.yml", &["-i", "inventory.ini", "-l", &hosts]);
@@ -274,5 +347,8 @@ fn get_url_and_uri_on_the_hosts() {
     let out = bad.playbook("site.yml", &["-i", "inventory.ini", "-l", "lab-1"]);
     assert_ne!(out.code, 0);
     out.contains("did not match");
-    assert_eq!(on_host(&dir, "lab-1", &format!("cat {BASE}/out/hello.txt")), "hello from lab-1\n");
+    assert_eq!(
+        on_host(&dir, "lab-1", &format!("cat {BASE}/out/hello.txt")),
+        "hello from lab-1\n"
+    );
 }

@@ -24,5 +24,10 @@ pub fn unsafe_input(s: &str) -> bool {
 /// For templates, also anything that could run a command or read a file
 /// (lookups such as `pipe`, `{% include %}`).
 pub fn unsafe_template(s: &str) -> bool {
-    unsafe_input(s) || ["lookup", "query", "q(", "include", "import", "extends", "from"].iter().any(|w| s.contains(w))
+    unsafe_input(s)
+        || [
+            "lookup", "query", "q(", "include", "import", "extends", "from",
+        ]
+        .iter()
+        .any(|w| s.contains(w))
 }

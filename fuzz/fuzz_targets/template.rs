@@ -26,7 +26,9 @@ fn scope() -> ferry::template::Scope {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if common::unsafe_template(text) {
         return;
     }

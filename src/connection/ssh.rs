@@ -231,23 +231,40 @@ impl Connection for Ssh {
         use openssh::{ForwardType, Socket};
         use std::os::unix::fs::DirBuilderExt;
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let session = self.session.as_ref().ok_or_else(|| ConnError::Unreachable("connection closed".into()))?;
+        let session = self
+            .session
+            .as_ref()
+            .ok_or_else(|| ConnError::Unreachable("connection closed".into()))?;
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
         // Short names: a socket path may not exceed ~107 bytes.
-        let dir = std::env::temp_dir().join(format!("ferry-fwd-{}-{n}-{stamp:x}", std::process::id()));
-        std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| ConnError::Other(format!("{}: {e}", dir.display())))?;
+        let dir =
+            std::env::temp_dir().join(format!("ferry-fwd-{}-{n}-{stamp:x}", std::process::id()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| ConnError::Other(format!("{}: {e}", dir.display())))?;
         let local = dir.join("s.sock");
         let res = session
             .request_port_forward(
                 ForwardType::Local,
-                Socket::UnixSocket { path: local.as_path().into() },
-                Socket::UnixSocket { path: std::path::Path::new(remote).into() },
+                Socket::UnixSocket {
+                    path: local.as_path().into(),
+                },
+                Socket::UnixSocket {
+                    path: std::path::Path::new(remote).into(),
+                },
             )
             .await;
         if let Err(e) = res {
             let _ = std::fs::remove_dir_all(&dir);
-            return Err(ConnError::Other(format!("ssh: cannot forward {remote}: {}", describe(&e))));
+            return Err(ConnError::Other(format!(
+                "ssh: cannot forward {remote}: {}",
+                describe(&e)
+            )));
         }
         Ok(local)
     }

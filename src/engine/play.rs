@@ -174,7 +174,7 @@ fn load_fact_cache(run: &Run, hosts: &[String]) -> Vec<String> {
             continue;
         }
         if let Ok(Value::Object(f)) = std::fs::read_to_string(&p).map_err(|_| ()).and_then(|t| serde_json::from_str(&t).map_err(|_| ())) {
-            run.update_host(h, |s| s.add_facts(&f));
+            run.update_host(h, |s| s.add_facts(&f, false));
             loaded.push(h.clone());
         }
     }
@@ -209,8 +209,10 @@ fn limit_hosts(run: &Run, limit: &str) -> Result<Vec<String>> {
 
 fn gather_task(play: &Play) -> Task {
     let mut args = Map::new();
-    if let Some(s) = &play.gather_subset {
-        args.insert("gather_subset".into(), s.clone());
+    for (k, v) in [("gather_subset", &play.gather_subset), ("gather_timeout", &play.gather_timeout), ("fact_path", &play.fact_path)] {
+        if let Some(v) = v {
+            args.insert(k.into(), v.clone());
+        }
     }
     Task {
         name: Some("Gathering Facts".into()),

@@ -257,7 +257,20 @@ fn render_str(run: &Run, v: &Option<Value>, scope: &Scope) -> std::result::Resul
 
 async fn run_module_task(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, hosts: &[String], section: Section) -> Result<()> {
     let is_handler = section == Section::Handler;
-    run.reporter.lock().expect("reporter").task_start(&task.display_name(), is_handler, task.module().unwrap_or(""));
+    let title = {
+        // Names may use variables; like Ansible, render them when that works.
+        let raw = task.display_name();
+        if crate::template::has_template(&raw) {
+            let scope = task_scope(run, pc, task, &hosts[0], None);
+            match run.templar.render(&Value::String(raw.clone()), &scope) {
+                Ok(Value::String(s)) => s,
+                _ => raw,
+            }
+        } else {
+            raw
+        }
+    };
+    run.reporter.lock().expect("reporter").task_start(&title, is_handler, task.module().unwrap_or(""));
     let run_once = {
         let scope = task_scope(run, pc, task, &hosts[0], None);
         render_bool(run, &task.kw.run_once, &scope).unwrap_or(None).unwrap_or(false)
@@ -756,7 +769,8 @@ async fn exec_once(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: &str, sc
                     });
                 } else {
                     let target = if let Some(d) = &delegate { if task_delegate_facts(task) { d.clone() } else { host.to_string() } } else { host.to_string() };
-                    run.update_host(&target, |s| s.add_facts(&f));
+                    let plain = !matches!(m.spec().name, "setup");
+                    run.update_host(&target, |s| s.add_facts(&f, plain));
                 }
             }
         }

@@ -442,16 +442,25 @@ impl PkgMgr for AptMgr {
     }
 }
 
-fn cache_fields(o: Outcome, st: &State) -> Outcome {
+/// (cache time before, after, whether an update changed it).
+fn cache_times(st: &State) -> (i64, i64, bool) {
     let before: i64 = st
         .meta
         .get("cache_before")
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let after: Option<i64> = st.meta.get("cache_after").and_then(|s| s.parse().ok());
-    let updated = after.map(|a| a != before).unwrap_or(false);
+    (
+        before,
+        after.unwrap_or(before),
+        after.map(|a| a != before).unwrap_or(false),
+    )
+}
+
+fn cache_fields(o: Outcome, st: &State) -> Outcome {
+    let (_, time, updated) = cache_times(st);
     o.with("cache_updated", updated)
-        .with("cache_update_time", after.unwrap_or(before))
+        .with("cache_update_time", time)
 }
 
 fn with_output(mut o: Outcome, stdout: &str, stderr: &str) -> Outcome {
@@ -553,8 +562,7 @@ impl Module for Apt {
         let out = ctx.sh(&script).await?;
         let st = mgr.parse_query(&out)?;
         let cache_pending = st.meta.contains_key("would_update");
-        let cache_changed =
-            cache_fields(Outcome::ok(), &st).data.get("cache_updated") == Some(&Value::Bool(true));
+        let cache_changed = cache_times(&st).2;
         let base = |changed: bool| cache_fields(Outcome::changed(changed), &st);
 
         if let Some(mode) = upgrade {
@@ -600,7 +608,10 @@ impl Module for Apt {
                 ));
             }
             if cmds.is_empty() {
-                return Ok(base(cache_changed || (ctx.check_mode && cache_pending)));
+                // Ansible reports `clean` alone as a change.
+                let changed =
+                    cache_changed || (ctx.check_mode && cache_pending) || args.bool("clean");
+                return Ok(base(changed));
             }
             let out = run_cmds(ctx, &cmds).await?;
             let (so, se) = (out.stdout_str(), out.stderr_str());
@@ -909,6 +920,42 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(Apt.run(&a, &ctx))
+    }
+
+    #[test]
+    fn policy_rc_d_wraps_real_runs_only() {
+        let m = AptMgr::from_args(&args(json!({"name": "x", "policy_rc_d": 101})), false);
+        let plan = Plan {
+            install: vec!["nginx".into()],
+            ..Plan::default()
+        };
+        let real = m.commands(&plan, false);
+        assert_eq!(real.len(), 2);
+        assert!(
+            real[0].contains("printf '#!/bin/sh\\nexit %s\\n' 101 > \"$prc\"")
+                && real[0].contains("trap"),
+            "{}",
+            real[0]
+        );
+        assert_eq!(m.commands(&plan, true).len(), 1);
+    }
+
+    #[test]
+    fn check_mode_with_a_stale_cache_trusts_dpkg() {
+        let rec = Recording::new();
+        rec.on("dpkg-query -W", 0, "CACHE|before|1|5000\nCACHE|would\n");
+        let o = run(&rec, json!({"name": "hello", "update_cache": true}), true).unwrap();
+        assert!(o.changed);
+        assert_eq!(rec.scripts().len(), 1, "no apt-get run at all");
+        assert!(!rec.scripts()[0].contains("apt-get update"));
+        // Cache only: would update.
+        let rec = Recording::new();
+        rec.on("CACHE", 0, "CACHE|before|1|5000\nCACHE|would\n");
+        assert!(
+            run(&rec, json!({"update_cache": true}), true)
+                .unwrap()
+                .changed
+        );
     }
 
     #[test]

@@ -52,7 +52,9 @@ impl Options {
     /// Splits on commas outside quotes.
     pub fn parse(s: Option<&str>) -> Options {
         let mut out = Vec::new();
-        let Some(s) = s.filter(|s| !s.is_empty()) else { return Options(out) };
+        let Some(s) = s.filter(|s| !s.is_empty()) else {
+            return Options(out);
+        };
         let re = regex::Regex::new(r#"(?:[^,"']|"[^"]*"|'[^']*')+"#).expect("regex");
         let mut last = 0;
         let mut first = true;
@@ -73,7 +75,8 @@ impl Options {
     }
 
     fn grouped(&self) -> std::collections::BTreeMap<&str, Vec<Option<&str>>> {
-        let mut m: std::collections::BTreeMap<&str, Vec<Option<&str>>> = std::collections::BTreeMap::new();
+        let mut m: std::collections::BTreeMap<&str, Vec<Option<&str>>> =
+            std::collections::BTreeMap::new();
         for (k, v) in &self.0 {
             m.entry(k.as_str()).or_default().push(v.as_deref());
         }
@@ -84,10 +87,14 @@ impl Options {
         if self.0.is_empty() {
             return String::new();
         }
-        let parts: Vec<String> = self.0.iter().map(|(k, v)| match v {
-            Some(v) => format!("{k}={v}"),
-            None => k.clone(),
-        }).collect();
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(k, v)| match v {
+                Some(v) => format!("{k}={v}"),
+                None => k.clone(),
+            })
+            .collect();
         format!("{} ", parts.join(","))
     }
 }
@@ -111,13 +118,22 @@ pub struct Entry {
 
 impl Entry {
     fn same(&self, o: &Entry) -> bool {
-        self.key == o.key && self.ktype == o.ktype && self.options == o.options && self.comment == o.comment
+        self.key == o.key
+            && self.ktype == o.ktype
+            && self.options == o.options
+            && self.comment == o.comment
     }
 
     fn render(&self) -> String {
         match &self.ktype {
             None => self.key.clone(),
-            Some(t) => format!("{}{} {} {}\n", self.options.render(), t, self.key, self.comment),
+            Some(t) => format!(
+                "{}{} {} {}\n",
+                self.options.render(),
+                t,
+                self.key,
+                self.comment
+            ),
         }
     }
 }
@@ -125,12 +141,25 @@ impl Entry {
 /// Parses a key line (None: not a key).
 pub fn parse_key(raw: &str, rank: usize) -> Option<Entry> {
     let raw = raw.replace("\\#", "#");
-    let parts: Vec<&str> = raw.split([' ', '\t', '\r', '\n']).filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = raw
+        .split([' ', '\t', '\r', '\n'])
+        .filter(|p| !p.is_empty())
+        .collect();
     if parts.first() == Some(&"#") {
-        return Some(Entry { key: raw.clone(), ktype: None, options: Options::default(), comment: String::new(), rank });
+        return Some(Entry {
+            key: raw.clone(),
+            ktype: None,
+            options: Options::default(),
+            comment: String::new(),
+            rank,
+        });
     }
     let ti = parts.iter().position(|p| VALID_TYPES.contains(p))?;
-    let options = if ti > 0 { Some(parts[..ti].join(" ")) } else { None };
+    let options = if ti > 0 {
+        Some(parts[..ti].join(" "))
+    } else {
+        None
+    };
     let key = parts.get(ti + 1)?.to_string();
     Some(Entry {
         key,
@@ -150,7 +179,16 @@ pub fn parse_file(content: &str) -> IndexMap<String, Entry> {
                 keys.insert(e.key.clone(), e);
             }
             None => {
-                keys.insert(line.to_string(), Entry { key: line.to_string(), ktype: None, options: Options::default(), comment: String::new(), rank });
+                keys.insert(
+                    line.to_string(),
+                    Entry {
+                        key: line.to_string(),
+                        ktype: None,
+                        options: Options::default(),
+                        comment: String::new(),
+                        rank,
+                    },
+                );
             }
         }
     }
@@ -164,8 +202,18 @@ pub fn serialize(keys: &IndexMap<String, Entry>) -> String {
 }
 
 /// The posix module's merge: (new content, whether to write).
-pub fn merge(existing: &str, key: &str, present: bool, key_options: Option<&str>, comment: Option<&str>, exclusive: bool) -> Result<(String, bool), ModError> {
-    let new_keys: Vec<&str> = key.lines().filter(|s| !s.is_empty() && !s.starts_with('#')).collect();
+pub fn merge(
+    existing: &str,
+    key: &str,
+    present: bool,
+    key_options: Option<&str>,
+    comment: Option<&str>,
+    exclusive: bool,
+) -> Result<(String, bool), ModError> {
+    let new_keys: Vec<&str> = key
+        .lines()
+        .filter(|s| !s.is_empty() && !s.starts_with('#'))
+        .collect();
     let mut keys = parse_file(existing);
     let max_rank = keys.len();
     let mut to_exist: Vec<String> = Vec::new();
@@ -205,7 +253,11 @@ pub fn merge(existing: &str, key: &str, present: bool, key_options: Option<&str>
         }
     }
     if present && exclusive {
-        let remove: Vec<String> = keys.keys().filter(|k| !to_exist.contains(k)).cloned().collect();
+        let remove: Vec<String> = keys
+            .keys()
+            .filter(|k| !to_exist.contains(k))
+            .cloned()
+            .collect();
         for k in remove {
             keys.shift_remove(&k);
             write = true;
@@ -239,7 +291,11 @@ impl Module for AuthorizedKey {
         );
         let url = key_param.starts_with("http");
         if url {
-            let (ck, wk) = if args.bool("validate_certs") { ("", "") } else { (" -k", " --no-check-certificate") };
+            let (ck, wk) = if args.bool("validate_certs") {
+                ("", "")
+            } else {
+                (" -k", " --no-check-certificate")
+            };
             s.push_str(&format!(
                 "echo @@URL\nif command -v curl >/dev/null 2>&1; then curl -fsSL{ck} {u} || echo @@URLFAILED=1; elif command -v wget >/dev/null 2>&1; then wget -qO-{wk} {u} || echo @@URLFAILED=1; else echo @@URLFAILED=1; fi\necho\n",
                 u = quote(key_param)
@@ -252,26 +308,45 @@ impl Module for AuthorizedKey {
         let pw = sec.val("PW").and_then(Passwd::parse);
         if pw.is_none() && !(ctx.check_mode && path.is_some()) {
             return Err(ModError::fail(if ctx.check_mode && path.is_none() {
-                "Either user must exist or you must provide full path to key file in check mode".to_string()
+                "Either user must exist or you must provide full path to key file in check mode"
+                    .to_string()
             } else {
                 format!("Failed to lookup user {user}: getpwnam(): name not found: '{user}'")
             }));
         }
         let keyfile = sec.val("KEYFILE").unwrap_or_default().to_string();
-        let target = if follow { sec.val("REAL").unwrap_or(&keyfile).to_string() } else { keyfile.clone() };
+        let target = if follow {
+            sec.val("REAL").unwrap_or(&keyfile).to_string()
+        } else {
+            keyfile.clone()
+        };
         let keys = if url {
             if sec.has("URLFAILED") {
-                return Err(ModError::fail(format!("Error getting key from: {key_param}")));
+                return Err(ModError::fail(format!(
+                    "Error getting key from: {key_param}"
+                )));
             }
             sec.body("URL").unwrap_or("").to_string()
         } else {
             key_param.to_string()
         };
         let existing = sec.body("FILE").unwrap_or("").to_string();
-        let (content, write) = merge(&existing, &keys, present, args.str("key_options"), args.str("comment"), args.bool("exclusive"))?;
+        let (content, write) = merge(
+            &existing,
+            &keys,
+            present,
+            args.str("key_options"),
+            args.str("comment"),
+            args.bool("exclusive"),
+        )?;
         let mut o = Outcome::changed(write);
         if write && ctx.diff_mode {
-            o = o.diff(Diff { before: existing.clone(), after: content.clone(), before_header: keyfile.clone(), after_header: target.clone() });
+            o = o.diff(Diff {
+                before: existing.clone(),
+                after: content.clone(),
+                before_header: keyfile.clone(),
+                after_header: target.clone(),
+            });
         }
         if ctx.check_mode {
             return Ok(o);
@@ -280,7 +355,10 @@ impl Module for AuthorizedKey {
             let pw = pw.expect("checked above");
             let sshdir = match path {
                 None => format!("{}/.ssh", pw.home),
-                Some(p) => std::path::Path::new(p).parent().map(|d| d.to_string_lossy().into_owned()).unwrap_or_else(|| ".".into()),
+                Some(p) => std::path::Path::new(p)
+                    .parent()
+                    .map(|d| d.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| ".".into()),
             };
             let mut w = format!(
                 "set -e\nferry_f={f}\nferry_d=$(dirname -- \"$ferry_f\")\nferry_own={uid}:{gid}\n",
@@ -302,7 +380,12 @@ impl Module for AuthorizedKey {
             let done = ctx.sh_in(&w, Some(content.as_bytes())).await?;
             if done.rc != 0 {
                 let err = done.stderr_str();
-                return Err(failed(format!("Failed to write {target}: {}", err.trim()), done.rc, &done.stdout_str(), &err));
+                return Err(failed(
+                    format!("Failed to write {target}: {}", err.trim()),
+                    done.rc,
+                    &done.stdout_str(),
+                    &err,
+                ));
             }
         }
         for (k, v) in [
@@ -311,9 +394,17 @@ impl Module for AuthorizedKey {
             ("path", path.map(Value::from).unwrap_or(Value::Null)),
             ("manage_dir", json!(manage_dir)),
             ("state", json!(if present { "present" } else { "absent" })),
-            ("key_options", args.str("key_options").map(Value::from).unwrap_or(Value::Null)),
+            (
+                "key_options",
+                args.str("key_options")
+                    .map(Value::from)
+                    .unwrap_or(Value::Null),
+            ),
             ("exclusive", json!(args.bool("exclusive"))),
-            ("comment", args.str("comment").map(Value::from).unwrap_or(Value::Null)),
+            (
+                "comment",
+                args.str("comment").map(Value::from).unwrap_or(Value::Null),
+            ),
             ("validate_certs", json!(args.bool("validate_certs"))),
             ("follow", json!(follow)),
             ("keyfile", json!(keyfile)),
@@ -333,28 +424,68 @@ mod tests {
 
     #[test]
     fn adds_after_existing_and_is_idempotent() {
-        let (c, w) = merge("# keep me\nssh-rsa AAAAold old\n", A, true, None, None, false).unwrap();
+        let (c, w) = merge(
+            "# keep me\nssh-rsa AAAAold old\n",
+            A,
+            true,
+            None,
+            None,
+            false,
+        )
+        .unwrap();
         assert!(w);
         assert_eq!(c, format!("# keep me\nssh-rsa AAAAold old\n{A}\n"));
         let (c2, w2) = merge(&c, A, true, None, None, false).unwrap();
         assert!(!w2);
         assert_eq!(c2, c);
         // No comment: the posix module writes a trailing space.
-        assert_eq!(merge("", "ssh-rsa AAAAx", true, None, None, false).unwrap().0, "ssh-rsa AAAAx \n");
+        assert_eq!(
+            merge("", "ssh-rsa AAAAx", true, None, None, false)
+                .unwrap()
+                .0,
+            "ssh-rsa AAAAx \n"
+        );
     }
 
     #[test]
     fn options_comment_exclusive_absent() {
-        let (c, _) = merge("", &format!("{A}\n{B}"), true, Some("no-port-forwarding,from=\"10.0.0.1,10.0.0.2\""), None, false).unwrap();
+        let (c, _) = merge(
+            "",
+            &format!("{A}\n{B}"),
+            true,
+            Some("no-port-forwarding,from=\"10.0.0.1,10.0.0.2\""),
+            None,
+            false,
+        )
+        .unwrap();
         assert_eq!(c, format!("no-port-forwarding,from=\"10.0.0.1,10.0.0.2\" {A}\nno-port-forwarding,from=\"10.0.0.1,10.0.0.2\" {B}\n"));
         // Same options in another order are the same key.
-        assert!(!merge(&c, A, true, Some("from=\"10.0.0.1,10.0.0.2\",no-port-forwarding"), None, false).unwrap().1);
+        assert!(
+            !merge(
+                &c,
+                A,
+                true,
+                Some("from=\"10.0.0.1,10.0.0.2\",no-port-forwarding"),
+                None,
+                false
+            )
+            .unwrap()
+            .1
+        );
         // Changed options: replaced and moved after the others.
         let (c2, w) = merge(&c, A, true, None, None, false).unwrap();
         assert!(w);
-        assert_eq!(c2, format!("no-port-forwarding,from=\"10.0.0.1,10.0.0.2\" {B}\n{A}\n"));
+        assert_eq!(
+            c2,
+            format!("no-port-forwarding,from=\"10.0.0.1,10.0.0.2\" {B}\n{A}\n")
+        );
         // Comment override.
-        assert_eq!(merge("", A, true, None, Some("deploy key"), false).unwrap().0, "ssh-ed25519 AAAAC3NzaA deploy key\n");
+        assert_eq!(
+            merge("", A, true, None, Some("deploy key"), false)
+                .unwrap()
+                .0,
+            "ssh-ed25519 AAAAC3NzaA deploy key\n"
+        );
         // Exclusive drops everything else (comments too).
         let (c3, _) = merge(&format!("# hi\n{B}\n{A}\n"), A, true, None, None, true).unwrap();
         assert_eq!(c3, format!("{A}\n"));
@@ -363,7 +494,10 @@ mod tests {
         assert!(w4);
         assert_eq!(c4, format!("{B}\n"));
         assert!(!merge(&c4, A, false, None, None, false).unwrap().1);
-        assert!(merge("", "not a key", true, None, None, false).unwrap_err().to_string().starts_with("invalid key specified"));
+        assert!(merge("", "not a key", true, None, None, false)
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid key specified"));
     }
 
     #[tokio::test]
@@ -372,20 +506,40 @@ mod tests {
         use serde_json::json;
         use std::os::unix::fs::PermissionsExt;
         let env = TestEnv::new();
-        let me = std::process::Command::new("id").arg("-un").output().unwrap();
+        let me = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap();
         let me = String::from_utf8_lossy(&me.stdout).trim().to_string();
         let path = env.path("keys/.ssh/authorized_keys");
         std::fs::create_dir_all(env.pathbuf("keys")).unwrap();
         let args = json!({"user": me, "key": A, "path": path});
         let o = env.check(&AuthorizedKey, args.clone()).await;
         assert!(o.changed);
-        assert!(!env.pathbuf("keys/.ssh").exists(), "check mode wrote nothing");
+        assert!(
+            !env.pathbuf("keys/.ssh").exists(),
+            "check mode wrote nothing"
+        );
         let o = env.ok(&AuthorizedKey, args.clone()).await;
         assert!(o.changed);
         assert_eq!(o.data["keyfile"], path.as_str());
         assert_eq!(env.read("keys/.ssh/authorized_keys"), format!("{A}\n"));
-        assert_eq!(std::fs::metadata(env.pathbuf("keys/.ssh/authorized_keys")).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::metadata(env.pathbuf("keys/.ssh")).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(env.pathbuf("keys/.ssh/authorized_keys"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(env.pathbuf("keys/.ssh"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
         assert!(!env.ok(&AuthorizedKey, args).await.changed);
     }
 }

@@ -55,7 +55,10 @@ fn api_err(what: &str, e: bollard::errors::Error) -> ModError {
 pub fn describe(e: &bollard::errors::Error) -> String {
     use bollard::errors::Error as E;
     match e {
-        E::DockerResponseServerError { status_code, message } => format!("{message} (HTTP {status_code})"),
+        E::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("{message} (HTTP {status_code})"),
         E::DockerStreamError { error } => error.clone(),
         E::DockerContainerWaitError { error, code } => format!("{error} (exit code {code})"),
         other => other.to_string(),
@@ -64,7 +67,13 @@ pub fn describe(e: &bollard::errors::Error) -> String {
 
 /// Whether the error is the daemon's 404 (no such image/container/network).
 pub fn is_not_found(e: &bollard::errors::Error) -> bool {
-    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 /// The socket path on the target from `docker_host`, `DOCKER_HOST` or the default.
@@ -72,7 +81,11 @@ pub fn socket_path(args: &Args, env: &[(String, String)]) -> Result<String, ModE
     let host = args
         .str("docker_host")
         .map(str::to_string)
-        .or_else(|| env.iter().find(|(k, _)| k == "DOCKER_HOST").map(|(_, v)| v.clone()))
+        .or_else(|| {
+            env.iter()
+                .find(|(k, _)| k == "DOCKER_HOST")
+                .map(|(_, v)| v.clone())
+        })
         .unwrap_or_else(|| format!("unix://{DEFAULT_SOCKET}"));
     match host.strip_prefix("unix://") {
         Some(p) if p.starts_with('/') => Ok(p.to_string()),
@@ -92,7 +105,10 @@ impl Engine {
             return Err(ModError::fail("TLS to the Docker daemon is not supported by ferry: the engine's Unix socket is reached through the connection"));
         }
         let sock = socket_path(args, &ctx.env)?;
-        let escalated = ctx.escalate.as_ref().filter(|b| Some(b.user.as_str()) != ctx.conn.remote_user());
+        let escalated = ctx
+            .escalate
+            .as_ref()
+            .filter(|b| Some(b.user.as_str()) != ctx.conn.remote_user());
         let mut relay = None;
         let target_sock = match escalated {
             Some(b) => {
@@ -108,10 +124,14 @@ impl Engine {
             Ok(p) => p,
             Err(e) => {
                 cleanup(ctx, relay.as_ref(), None).await;
-                return Err(ModError::fail(format!("cannot reach {sock} on the host: {e}")));
+                return Err(ModError::fail(format!(
+                    "cannot reach {sock} on the host: {e}"
+                )));
             }
         };
-        let forward_dir = (local != Path::new(&target_sock)).then(|| local.parent().map(Path::to_path_buf)).flatten();
+        let forward_dir = (local != Path::new(&target_sock))
+            .then(|| local.parent().map(Path::to_path_buf))
+            .flatten();
         let timeout = args.int("timeout").unwrap_or(60).max(1) as u64;
         let res = async {
             let local_str = local.to_str().ok_or_else(|| ModError::fail("socket path is not UTF-8"))?;
@@ -134,7 +154,11 @@ impl Engine {
         }
         .await;
         match res {
-            Ok(docker) => Ok(Engine { docker, relay, forward_dir }),
+            Ok(docker) => Ok(Engine {
+                docker,
+                relay,
+                forward_dir,
+            }),
             Err(e) => {
                 cleanup(ctx, relay.as_ref(), forward_dir.as_deref()).await;
                 Err(e)
@@ -144,7 +168,9 @@ impl Engine {
 
     /// The same client with a longer request timeout (builds, imports, runs).
     pub fn long(&self) -> Docker {
-        self.docker.clone().with_timeout(Duration::from_secs(24 * 3600))
+        self.docker
+            .clone()
+            .with_timeout(Duration::from_secs(24 * 3600))
     }
 
     /// Stops the relay and removes the local end of the forward.
@@ -158,7 +184,10 @@ async fn cleanup(ctx: &Ctx<'_>, relay: Option<&(String, String)>, forward_dir: O
         let _ = ctx.sh(&relay_stop_script(pid, dir)).await;
     }
     if let Some(d) = forward_dir {
-        if d.file_name().map(|n| n.to_string_lossy().starts_with("ferry-fwd")).unwrap_or(false) {
+        if d.file_name()
+            .map(|n| n.to_string_lossy().starts_with("ferry-fwd"))
+            .unwrap_or(false)
+        {
             let _ = std::fs::remove_dir_all(d);
         }
     }
@@ -166,7 +195,9 @@ async fn cleanup(ctx: &Ctx<'_>, relay: Option<&(String, String)>, forward_dir: O
 
 /// The script that starts the relay; prints `RELAY|pid|dir`.
 pub fn relay_start_script(sock: &str, owner: Option<&str>) -> String {
-    let chown = owner.map(|u| format!("chown {} \"$d\"\n", quote(u))).unwrap_or_default();
+    let chown = owner
+        .map(|u| format!("chown {} \"$d\"\n", quote(u)))
+        .unwrap_or_default();
     let user_opt = owner.map(|u| format!(",user={u}")).unwrap_or_default();
     format!(
         r#"s={sock}
@@ -189,25 +220,45 @@ echo "RELAY|$pid|$d"
 }
 
 pub fn relay_stop_script(pid: &str, dir: &str) -> String {
-    format!("kill -- -{pid} 2>/dev/null || kill {pid} 2>/dev/null\nrm -rf -- {}\nexit 0\n", quote(dir))
+    format!(
+        "kill -- -{pid} 2>/dev/null || kill {pid} 2>/dev/null\nrm -rf -- {}\nexit 0\n",
+        quote(dir)
+    )
 }
 
-async fn start_relay(ctx: &Ctx<'_>, sock: &str, ssh_user: Option<&str>, become_user: &str) -> Result<(String, String), ModError> {
+async fn start_relay(
+    ctx: &Ctx<'_>,
+    sock: &str,
+    ssh_user: Option<&str>,
+    become_user: &str,
+) -> Result<(String, String), ModError> {
     // The ssh user must own the relay's socket; only root can hand it over.
-    let owner = if become_user == "root" { ssh_user.filter(|u| *u != "root") } else { None };
+    let owner = if become_user == "root" {
+        ssh_user.filter(|u| *u != "root")
+    } else {
+        None
+    };
     if become_user != "root" {
         return Err(ModError::fail(format!(
             "become_user {become_user} for a docker module: only become_user root is supported (the relay must hand its socket to the connection user)"
         )));
     }
     let out = ctx.sh(&relay_start_script(sock, owner)).await?;
-    let line = out.stdout_str().lines().find_map(|l| l.strip_prefix("RELAY|").map(str::to_string));
+    let line = out
+        .stdout_str()
+        .lines()
+        .find_map(|l| l.strip_prefix("RELAY|").map(str::to_string));
     match (out.rc, line) {
         (0, Some(l)) => {
-            let (pid, dir) = l.split_once('|').ok_or_else(|| ModError::fail("relay: bad output"))?;
+            let (pid, dir) = l
+                .split_once('|')
+                .ok_or_else(|| ModError::fail("relay: bad output"))?;
             Ok((pid.to_string(), dir.to_string()))
         }
-        _ => Err(ModError::fail(format!("cannot reach the Docker socket as {become_user}: {}", out.stderr_str().trim()))),
+        _ => Err(ModError::fail(format!(
+            "cannot reach the Docker socket as {become_user}: {}",
+            out.stderr_str().trim()
+        ))),
     }
 }
 
@@ -265,7 +316,11 @@ impl Ignore {
     }
 
     pub fn excluded(&self, path: &str) -> bool {
-        let opts = glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: false };
+        let opts = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
         let parts: Vec<&str> = path.split('/').collect();
         let mut matched = false;
         for (p, depth, neg) in &self.rules {
@@ -318,7 +373,12 @@ pub fn filter_entries(entries: Vec<Entry>, ignore: &Ignore, dockerfile: &str) ->
 /// The hash stored in the image label: entries (path, type, mode, content),
 /// the Dockerfile's name, build args and any other build inputs, in a
 /// canonical order. Independent of mtimes, owners and where the context lives.
-pub fn context_hash(entries: &[Entry], dockerfile: &str, args: &BTreeMap<String, String>, extra: &BTreeMap<String, String>) -> String {
+pub fn context_hash(
+    entries: &[Entry],
+    dockerfile: &str,
+    args: &BTreeMap<String, String>,
+    extra: &BTreeMap<String, String>,
+) -> String {
     let mut h = Sha256::new();
     h.update(b"ferry-context-v1\n");
     let mut sorted: Vec<&Entry> = entries.iter().collect();
@@ -355,17 +415,33 @@ pub fn walk_local(root: &Path) -> std::io::Result<Vec<Entry>> {
             let e = e?;
             let p = e.path();
             let md = std::fs::symlink_metadata(&p)?;
-            let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+            let rel = p
+                .strip_prefix(root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .replace('\\', "/");
             let mode = md.permissions().mode() & 0o7777;
             if md.file_type().is_symlink() {
                 let t = std::fs::read_link(&p)?.to_string_lossy().into_owned();
-                out.push(Entry { path: rel, kind: EntryKind::Link(t), mode });
+                out.push(Entry {
+                    path: rel,
+                    kind: EntryKind::Link(t),
+                    mode,
+                });
             } else if md.is_dir() {
-                out.push(Entry { path: rel, kind: EntryKind::Dir, mode });
+                out.push(Entry {
+                    path: rel,
+                    kind: EntryKind::Dir,
+                    mode,
+                });
                 rec(root, &p, out)?;
             } else if md.is_file() {
                 let data = std::fs::read(&p)?;
-                out.push(Entry { path: rel, kind: EntryKind::File(sha256_hex(&data)), mode });
+                out.push(Entry {
+                    path: rel,
+                    kind: EntryKind::File(sha256_hex(&data)),
+                    mode,
+                });
             }
         }
         Ok(())
@@ -396,7 +472,9 @@ pub fn parse_listing(out: &str) -> Vec<Entry> {
     let mut v = Vec::new();
     for line in out.lines() {
         let mut it = line.splitn(4, '|');
-        let (Some(t), Some(m), Some(p), l) = (it.next(), it.next(), it.next(), it.next()) else { continue };
+        let (Some(t), Some(m), Some(p), l) = (it.next(), it.next(), it.next(), it.next()) else {
+            continue;
+        };
         if p.is_empty() {
             continue;
         }
@@ -407,7 +485,11 @@ pub fn parse_listing(out: &str) -> Vec<Entry> {
             "l" => EntryKind::Link(l.unwrap_or("").to_string()),
             _ => continue,
         };
-        v.push(Entry { path: p.to_string(), kind, mode });
+        v.push(Entry {
+            path: p.to_string(),
+            kind,
+            mode,
+        });
     }
     v.sort_by(|a, b| a.path.cmp(&b.path));
     v
@@ -417,7 +499,10 @@ pub fn parse_listing(out: &str) -> Vec<Entry> {
 pub fn apply_sums(entries: &mut [Entry], out: &str) {
     let sums: BTreeMap<&str, &str> = out
         .lines()
-        .filter_map(|l| l.split_once("  ").map(|(s, p)| (p.trim_start_matches("./"), s)))
+        .filter_map(|l| {
+            l.split_once("  ")
+                .map(|(s, p)| (p.trim_start_matches("./"), s))
+        })
         .collect();
     for e in entries.iter_mut() {
         if let EntryKind::File(s) = &mut e.kind {
@@ -439,7 +524,12 @@ pub fn split_name(name: &str, tag: Option<&str>) -> (String, String) {
             return (repo.to_string(), t.to_string());
         }
     }
-    (name.to_string(), tag.filter(|t| !t.is_empty()).unwrap_or("latest").to_string())
+    (
+        name.to_string(),
+        tag.filter(|t| !t.is_empty())
+            .unwrap_or("latest")
+            .to_string(),
+    )
 }
 
 /// A serde value of any bollard model (Docker's own key names).
@@ -469,7 +559,12 @@ pub fn value_str(v: &Value) -> String {
 /// Removes null fields recursively (bollard models serialize every Option).
 pub fn compact(v: Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, compact(v))).collect::<Map<_, _>>()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, compact(v)))
+                .collect::<Map<_, _>>(),
+        ),
         Value::Array(a) => Value::Array(a.into_iter().map(compact).collect()),
         other => other,
     }
@@ -480,12 +575,18 @@ mod tests {
     use super::*;
 
     fn f(path: &str, sum: &str) -> Entry {
-        Entry { path: path.into(), kind: EntryKind::File(sum.into()), mode: 0o644 }
+        Entry {
+            path: path.into(),
+            kind: EntryKind::File(sum.into()),
+            mode: 0o644,
+        }
     }
 
     #[test]
     fn dockerignore_follows_docker_rules() {
-        let ig = Ignore::parse("# data\n*.csv\nmodels/\n__pycache__/\n*.pyc\n!keep.csv\n/abs/\n**/*.tmp\n");
+        let ig = Ignore::parse(
+            "# data\n*.csv\nmodels/\n__pycache__/\n*.pyc\n!keep.csv\n/abs/\n**/*.tmp\n",
+        );
         assert!(ig.excluded("train.csv"));
         assert!(!ig.excluded("sub/train.csv"), "* does not cross /");
         assert!(!ig.excluded("keep.csv"));
@@ -502,7 +603,15 @@ mod tests {
     #[test]
     fn filter_keeps_dockerfile_and_ignore_file() {
         let ig = Ignore::parse("*\n");
-        let kept = filter_entries(vec![f("Dockerfile", "a"), f(".dockerignore", "b"), f("x.py", "c")], &ig, "./Dockerfile");
+        let kept = filter_entries(
+            vec![
+                f("Dockerfile", "a"),
+                f(".dockerignore", "b"),
+                f("x.py", "c"),
+            ],
+            &ig,
+            "./Dockerfile",
+        );
         let names: Vec<&str> = kept.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(names, vec![".dockerignore", "Dockerfile"]);
     }
@@ -513,18 +622,39 @@ mod tests {
         let none = BTreeMap::new();
         let base = context_hash(&[f("a", "1"), f("b", "2")], "Dockerfile", &args, &none);
         // Order of entries does not matter.
-        assert_eq!(base, context_hash(&[f("b", "2"), f("a", "1")], "Dockerfile", &args, &none));
+        assert_eq!(
+            base,
+            context_hash(&[f("b", "2"), f("a", "1")], "Dockerfile", &args, &none)
+        );
         // Content, names, modes, args, Dockerfile name all do.
-        assert_ne!(base, context_hash(&[f("a", "1"), f("b", "3")], "Dockerfile", &args, &none));
-        assert_ne!(base, context_hash(&[f("a", "1"), f("c", "2")], "Dockerfile", &args, &none));
+        assert_ne!(
+            base,
+            context_hash(&[f("a", "1"), f("b", "3")], "Dockerfile", &args, &none)
+        );
+        assert_ne!(
+            base,
+            context_hash(&[f("a", "1"), f("c", "2")], "Dockerfile", &args, &none)
+        );
         let mut exec = f("a", "1");
         exec.mode = 0o755;
-        assert_ne!(base, context_hash(&[exec, f("b", "2")], "Dockerfile", &args, &none));
+        assert_ne!(
+            base,
+            context_hash(&[exec, f("b", "2")], "Dockerfile", &args, &none)
+        );
         let args2: BTreeMap<String, String> = [("A".to_string(), "2".to_string())].into();
-        assert_ne!(base, context_hash(&[f("a", "1"), f("b", "2")], "Dockerfile", &args2, &none));
-        assert_ne!(base, context_hash(&[f("a", "1"), f("b", "2")], "Dockerfile.dev", &args, &none));
+        assert_ne!(
+            base,
+            context_hash(&[f("a", "1"), f("b", "2")], "Dockerfile", &args2, &none)
+        );
+        assert_ne!(
+            base,
+            context_hash(&[f("a", "1"), f("b", "2")], "Dockerfile.dev", &args, &none)
+        );
         let extra: BTreeMap<String, String> = [("target".to_string(), "x".to_string())].into();
-        assert_ne!(base, context_hash(&[f("a", "1"), f("b", "2")], "Dockerfile", &args, &extra));
+        assert_ne!(
+            base,
+            context_hash(&[f("a", "1"), f("b", "2")], "Dockerfile", &args, &extra)
+        );
         // No ambiguity between a path and the next line.
         assert_ne!(
             context_hash(&[f("a\nF 644 x 1", "1")], "Dockerfile", &none, &none),
@@ -544,7 +674,10 @@ mod tests {
         let ig = Ignore::parse(&std::fs::read_to_string(d.path().join(".dockerignore")).unwrap());
         let kept = filter_entries(all.clone(), &ig, "Dockerfile");
         let names: Vec<&str> = kept.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(names, vec![".dockerignore", "Dockerfile", "pkg", "pkg/a.py"]);
+        assert_eq!(
+            names,
+            vec![".dockerignore", "Dockerfile", "pkg", "pkg/a.py"]
+        );
         let none = BTreeMap::new();
         let h1 = context_hash(&kept, "Dockerfile", &none, &none);
         // An ignored file changing does not change the hash; a kept one does.
@@ -557,14 +690,29 @@ mod tests {
         // The tar holds exactly the kept entries.
         let data = tar_local(d.path(), &kept3).unwrap();
         let mut ar = tar::Archive::new(&data[..]);
-        let mut paths: Vec<String> = ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().trim_end_matches('/').to_string()).collect();
+        let mut paths: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                e.unwrap()
+                    .path()
+                    .unwrap()
+                    .to_string_lossy()
+                    .trim_end_matches('/')
+                    .to_string()
+            })
+            .collect();
         paths.sort();
-        assert_eq!(paths, vec![".dockerignore", "Dockerfile", "pkg", "pkg/a.py"]);
+        assert_eq!(
+            paths,
+            vec![".dockerignore", "Dockerfile", "pkg", "pkg/a.py"]
+        );
     }
 
     #[test]
     fn remote_listing_and_sums_give_the_same_hash_as_local() {
-        let listing = "f|644|Dockerfile|\nd|755|pkg|\nf|755|pkg/run.sh|\nl|777|link|pkg/run.sh\nx|0|weird|\n";
+        let listing =
+            "f|644|Dockerfile|\nd|755|pkg|\nf|755|pkg/run.sh|\nl|777|link|pkg/run.sh\nx|0|weird|\n";
         let mut e = parse_listing(listing);
         assert_eq!(e.len(), 4);
         apply_sums(&mut e, "aaa  ./Dockerfile\nbbb  ./pkg/run.sh\n");
@@ -576,12 +724,24 @@ mod tests {
 
     #[test]
     fn names_and_sockets() {
-        assert_eq!(split_name("ferry/trainer", None), ("ferry/trainer".into(), "latest".into()));
-        assert_eq!(split_name("ferry/trainer:v1", Some("x")), ("ferry/trainer".into(), "v1".into()));
-        assert_eq!(split_name("reg:5000/a", Some("2")), ("reg:5000/a".into(), "2".into()));
+        assert_eq!(
+            split_name("ferry/trainer", None),
+            ("ferry/trainer".into(), "latest".into())
+        );
+        assert_eq!(
+            split_name("ferry/trainer:v1", Some("x")),
+            ("ferry/trainer".into(), "v1".into())
+        );
+        assert_eq!(
+            split_name("reg:5000/a", Some("2")),
+            ("reg:5000/a".into(), "2".into())
+        );
         let a = Args::default();
         assert_eq!(socket_path(&a, &[]).unwrap(), "/var/run/docker.sock");
-        assert_eq!(socket_path(&a, &[("DOCKER_HOST".into(), "unix:///run/d.sock".into())]).unwrap(), "/run/d.sock");
+        assert_eq!(
+            socket_path(&a, &[("DOCKER_HOST".into(), "unix:///run/d.sock".into())]).unwrap(),
+            "/run/d.sock"
+        );
         let mut m = Map::new();
         m.insert("docker_host".into(), "tcp://1.2.3.4:2375".into());
         assert!(socket_path(&Args { map: m }, &[]).is_err());

@@ -93,7 +93,10 @@ pub struct Wanted {
 /// "512m" → bytes.
 pub fn parse_size(s: &str) -> Result<i64, String> {
     let t = s.trim().to_lowercase();
-    let t = t.strip_suffix('b').filter(|x| !x.is_empty() && x.chars().last().map(|c| c.is_alphabetic()).unwrap_or(false)).unwrap_or(&t);
+    let t = t
+        .strip_suffix('b')
+        .filter(|x| !x.is_empty() && x.chars().last().map(|c| c.is_alphabetic()).unwrap_or(false))
+        .unwrap_or(&t);
     let (num, mult) = match t.chars().last() {
         Some('k') => (&t[..t.len() - 1], 1i64 << 10),
         Some('m') => (&t[..t.len() - 1], 1 << 20),
@@ -102,21 +105,29 @@ pub fn parse_size(s: &str) -> Result<i64, String> {
         Some('b') => (&t[..t.len() - 1], 1),
         _ => (t, 1),
     };
-    let n: f64 = num.trim().parse().map_err(|_| format!("invalid size {s:?}"))?;
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}"))?;
     Ok((n * mult as f64) as i64)
 }
 
 fn list_or_split(v: &Value, what: &str) -> Result<Vec<String>, ModError> {
     match v {
         Value::Array(a) => Ok(a.iter().map(api::value_str).collect()),
-        Value::String(s) => shlex::split(s).ok_or_else(|| ModError::fail(format!("cannot parse {what}: {s}"))),
+        Value::String(s) => {
+            shlex::split(s).ok_or_else(|| ModError::fail(format!("cannot parse {what}: {s}")))
+        }
         other => Ok(vec![api::value_str(other)]),
     }
 }
 
 /// Builds `Wanted` from the task's arguments.
 pub fn wanted(args: &Args) -> Result<Wanted, ModError> {
-    let mut w = Wanted { image: args.str("image").map(str::to_string), ..Default::default() };
+    let mut w = Wanted {
+        image: args.str("image").map(str::to_string),
+        ..Default::default()
+    };
     if let Some(c) = args.get("command") {
         w.command = Some(list_or_split(c, "command")?);
     }
@@ -136,33 +147,46 @@ pub fn wanted(args: &Args) -> Result<Wanted, ModError> {
             [d] => ("", *d, "rw"),
             [s, d] => (*s, *d, "rw"),
             [s, d, m] => (*s, *d, *m),
-            _ => return Err(ModError::fail(format!("invalid volume {v:?} (src:dest[:mode])"))),
+            _ => {
+                return Err(ModError::fail(format!(
+                    "invalid volume {v:?} (src:dest[:mode])"
+                )))
+            }
         };
         let ro = mode.split(',').any(|m| m == "ro");
         if src.is_empty() {
             norm.insert(format!("volume||{dst}|{ro}"));
-            w.mount_specs.push(json!({"Type": "volume", "Target": dst, "ReadOnly": ro}));
+            w.mount_specs
+                .push(json!({"Type": "volume", "Target": dst, "ReadOnly": ro}));
         } else if src.starts_with('/') {
             norm.insert(format!("bind|{src}|{dst}|{ro}"));
-            w.binds.push(format!("{src}:{dst}{}", if ro { ":ro" } else { "" }));
+            w.binds
+                .push(format!("{src}:{dst}{}", if ro { ":ro" } else { "" }));
         } else {
             norm.insert(format!("volume|{src}|{dst}|{ro}"));
-            w.binds.push(format!("{src}:{dst}{}", if ro { ":ro" } else { "" }));
+            w.binds
+                .push(format!("{src}:{dst}{}", if ro { ":ro" } else { "" }));
         }
     }
     if let Some(Value::Array(ms)) = args.get("mounts") {
         for m in ms {
-            let o = m.as_object().ok_or_else(|| ModError::fail("mounts entries must be dicts"))?;
+            let o = m
+                .as_object()
+                .ok_or_else(|| ModError::fail("mounts entries must be dicts"))?;
             let g = |k: &str| o.get(k).filter(|v| !v.is_null()).map(api::value_str);
             let target = g("target").ok_or_else(|| ModError::fail("mounts: target is required"))?;
             let typ = g("type").unwrap_or_else(|| "volume".into());
             let src = g("source").unwrap_or_default();
             let ro = o.get("read_only").and_then(super::to_bool).unwrap_or(false);
             if !["bind", "volume", "tmpfs"].contains(&typ.as_str()) {
-                return Err(ModError::fail(format!("mounts: type {typ} is not supported (bind, volume, tmpfs)")));
+                return Err(ModError::fail(format!(
+                    "mounts: type {typ} is not supported (bind, volume, tmpfs)"
+                )));
             }
             if typ == "bind" && !src.starts_with('/') {
-                return Err(ModError::fail(format!("mounts: a bind mount needs an absolute source, got {src:?}")));
+                return Err(ModError::fail(format!(
+                    "mounts: a bind mount needs an absolute source, got {src:?}"
+                )));
             }
             norm.insert(format!("{typ}|{src}|{target}|{ro}"));
             let mut spec = json!({"Type": typ, "Target": target, "ReadOnly": ro});
@@ -188,7 +212,11 @@ pub fn wanted(args: &Args) -> Result<Wanted, ModError> {
     w.interactive = ob("interactive");
     w.privileged = ob("privileged");
     w.read_only = ob("read_only");
-    w.memory = args.str("memory").map(parse_size).transpose().map_err(ModError::fail)?;
+    w.memory = args
+        .str("memory")
+        .map(parse_size)
+        .transpose()
+        .map_err(ModError::fail)?;
     w.stop_timeout = args.int("stop_timeout");
     Ok(w)
 }
@@ -204,7 +232,13 @@ pub fn create_body(w: &Wanted, image: &str) -> Value {
         c.insert("Entrypoint".into(), json!(v));
     }
     if let Some(env) = &w.env {
-        c.insert("Env".into(), json!(env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()));
+        c.insert(
+            "Env".into(),
+            json!(env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()),
+        );
     }
     let mut put = |k: &str, v: Option<Value>| {
         if let Some(v) = v {
@@ -231,7 +265,10 @@ pub fn create_body(w: &Wanted, image: &str) -> Value {
         h.insert("NetworkMode".into(), n.clone().into());
     }
     if let Some(p) = &w.restart_policy {
-        h.insert("RestartPolicy".into(), json!({"Name": p, "MaximumRetryCount": w.restart_retries.unwrap_or(0)}));
+        h.insert(
+            "RestartPolicy".into(),
+            json!({"Name": p, "MaximumRetryCount": w.restart_retries.unwrap_or(0)}),
+        );
     }
     let mut hb = |k: &str, v: Option<bool>| {
         if let Some(v) = v {
@@ -278,7 +315,12 @@ pub fn actual_mounts(container: &Value) -> BTreeSet<String> {
             let src = match typ.as_str() {
                 "bind" => g("Source"),
                 // Anonymous volumes have generated names: compare by target only.
-                "volume" if g("Name").len() == 64 && g("Name").chars().all(|c| c.is_ascii_hexdigit()) => String::new(),
+                "volume"
+                    if g("Name").len() == 64
+                        && g("Name").chars().all(|c| c.is_ascii_hexdigit()) =>
+                {
+                    String::new()
+                }
                 "volume" => g("Name"),
                 _ => g("Source"),
             };
@@ -291,7 +333,12 @@ pub fn actual_mounts(container: &Value) -> BTreeSet<String> {
 /// Which wanted options differ from the container (inspect JSON); `image_id`
 /// is the wanted image's id, `image_cfg` that image's inspect JSON (for the
 /// env and labels it brings).
-pub fn differences(w: &Wanted, container: &Value, image_id: Option<&str>, image_cfg: Option<&Value>) -> Vec<String> {
+pub fn differences(
+    w: &Wanted,
+    container: &Value,
+    image_id: Option<&str>,
+    image_cfg: Option<&Value>,
+) -> Vec<String> {
     let mut d = Vec::new();
     let cfg = container.get("Config").cloned().unwrap_or(Value::Null);
     let hc = container.get("HostConfig").cloned().unwrap_or(Value::Null);
@@ -341,26 +388,45 @@ pub fn differences(w: &Wanted, container: &Value, image_id: Option<&str>, image_
         }
     }
     if let Some(l) = &w.labels {
-        let actual: BTreeMap<String, String> = cfg.get("Labels").and_then(Value::as_object).map(|o| o.iter().map(|(k, v)| (k.clone(), api::value_str(v))).collect()).unwrap_or_default();
+        let actual: BTreeMap<String, String> = cfg
+            .get("Labels")
+            .and_then(Value::as_object)
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (k.clone(), api::value_str(v)))
+                    .collect()
+            })
+            .unwrap_or_default();
         if l.iter().any(|(k, v)| actual.get(k) != Some(v)) {
             d.push("labels".into());
         }
     }
     if let Some(n) = &w.network_mode {
-        let a = hc.get("NetworkMode").and_then(Value::as_str).unwrap_or("default");
+        let a = hc
+            .get("NetworkMode")
+            .and_then(Value::as_str)
+            .unwrap_or("default");
         let same = a == n || (n == "default" && a == "bridge") || (n == "bridge" && a == "default");
         if !same {
             d.push("network_mode".into());
         }
     }
     if let Some(p) = &w.restart_policy {
-        let a = hc.pointer("/RestartPolicy/Name").and_then(Value::as_str).unwrap_or("");
+        let a = hc
+            .pointer("/RestartPolicy/Name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if a != p && !(p == "no" && a.is_empty()) {
             d.push("restart_policy".into());
         }
     }
     if let Some(r) = w.restart_retries {
-        if hc.pointer("/RestartPolicy/MaximumRetryCount").and_then(Value::as_i64).unwrap_or(0) != r {
+        if hc
+            .pointer("/RestartPolicy/MaximumRetryCount")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            != r
+        {
             d.push("restart_retries".into());
         }
     }
@@ -388,16 +454,30 @@ pub fn differences(w: &Wanted, container: &Value, image_id: Option<&str>, image_
     d
 }
 
-async fn inspect_container(docker: &bollard::Docker, name: &str) -> Result<Option<Value>, ModError> {
-    match docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await {
+async fn inspect_container(
+    docker: &bollard::Docker,
+    name: &str,
+) -> Result<Option<Value>, ModError> {
+    match docker
+        .inspect_container(
+            name,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+    {
         Ok(c) => Ok(Some(api::compact(api::to_json(&c)))),
         Err(e) if api::is_not_found(&e) => Ok(None),
-        Err(e) => Err(ModError::fail(format!("inspecting container {name}: {}", api::describe(&e)))),
+        Err(e) => Err(ModError::fail(format!(
+            "inspecting container {name}: {}",
+            api::describe(&e)
+        ))),
     }
 }
 
 fn running(c: &Value) -> bool {
-    c.pointer("/State/Running").and_then(Value::as_bool).unwrap_or(false)
+    c.pointer("/State/Running")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 #[async_trait]
@@ -416,21 +496,38 @@ impl Module for DockerContainer {
 }
 
 async fn remove(eng: &Engine, name: &str, keep_volumes: bool) -> Result<(), ModError> {
-    let opts = bollard::query_parameters::RemoveContainerOptions { force: true, v: !keep_volumes, ..Default::default() };
+    let opts = bollard::query_parameters::RemoveContainerOptions {
+        force: true,
+        v: !keep_volumes,
+        ..Default::default()
+    };
     match eng.docker.remove_container(name, Some(opts)).await {
         Ok(()) => Ok(()),
         Err(e) if api::is_not_found(&e) => Ok(()),
         // Already being removed (auto_remove) counts as removed.
-        Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
-        Err(e) => Err(ModError::fail(format!("removing container {name}: {}", api::describe(&e)))),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 409, ..
+        }) => Ok(()),
+        Err(e) => Err(ModError::fail(format!(
+            "removing container {name}: {}",
+            api::describe(&e)
+        ))),
     }
 }
 
 async fn stop(eng: &Engine, args: &Args, name: &str) -> Result<(), ModError> {
     let r = if args.bool("force_kill") {
-        eng.docker.kill_container(name, None::<bollard::query_parameters::KillContainerOptions>).await
+        eng.docker
+            .kill_container(
+                name,
+                None::<bollard::query_parameters::KillContainerOptions>,
+            )
+            .await
     } else {
-        let opts = bollard::query_parameters::StopContainerOptions { t: args.int("stop_timeout").map(|t| t as i32), ..Default::default() };
+        let opts = bollard::query_parameters::StopContainerOptions {
+            t: args.int("stop_timeout").map(|t| t as i32),
+            ..Default::default()
+        };
         eng.long().stop_container(name, Some(opts)).await
     };
     r.map_err(|e| ModError::fail(format!("stopping container {name}: {}", api::describe(&e))))
@@ -451,14 +548,22 @@ async fn run(eng: &Engine, args: &Args, ctx: &Ctx<'_>, w: &Wanted) -> ModResult 
                 remove(eng, name, args.bool("keep_volumes")).await?;
             }
         }
-        return Ok(Outcome::changed(changed).with("container", Map::new()).with("actions", actions));
+        return Ok(Outcome::changed(changed)
+            .with("container", Map::new())
+            .with("actions", actions));
     }
     // The wanted image: resolved to an id to compare and create with.
     let mut image_json = None;
     if let Some(img) = &w.image {
         let pull = args.get("pull").map(|p| match p {
             Value::String(s) => s.to_lowercase(),
-            other => if super::to_bool(other).unwrap_or(false) { "always".into() } else { "never".into() },
+            other => {
+                if super::to_bool(other).unwrap_or(false) {
+                    "always".into()
+                } else {
+                    "never".into()
+                }
+            }
         });
         let pull = pull.as_deref().map(|p| match p {
             "yes" | "true" | "always" => "always",
@@ -473,7 +578,11 @@ async fn run(eng: &Engine, args: &Args, ctx: &Ctx<'_>, w: &Wanted) -> ModResult 
         };
         if want_pull && !ctx.check_mode {
             let (repo, tag) = api::split_name(img, None);
-            let opts = bollard::query_parameters::CreateImageOptions { from_image: Some(repo), tag: Some(tag), ..Default::default() };
+            let opts = bollard::query_parameters::CreateImageOptions {
+                from_image: Some(repo),
+                tag: Some(tag),
+                ..Default::default()
+            };
             let long = eng.long();
             let mut s = long.create_image(Some(opts), None, None);
             while let Some(item) = s.next().await {
@@ -488,10 +597,16 @@ async fn run(eng: &Engine, args: &Args, ctx: &Ctx<'_>, w: &Wanted) -> ModResult 
         }
         // In check mode an earlier (build) task may not have made the image yet.
         if image_json.is_none() && !ctx.check_mode {
-            return Err(ModError::fail(format!("Cannot find the image {img} on the host (no registry is used unless pull is set)")));
+            return Err(ModError::fail(format!(
+                "Cannot find the image {img} on the host (no registry is used unless pull is set)"
+            )));
         }
     }
-    let image_id = image_json.as_ref().and_then(|i| i.get("Id")).and_then(Value::as_str).map(str::to_string);
+    let image_id = image_json
+        .as_ref()
+        .and_then(|i| i.get("Id"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if let Some(c) = &existing {
         let diffs = differences(w, c, image_id.as_deref(), image_json.as_ref());
         if args.bool("recreate") || !diffs.is_empty() {
@@ -506,7 +621,9 @@ async fn run(eng: &Engine, args: &Args, ctx: &Ctx<'_>, w: &Wanted) -> ModResult 
                 });
             }
             if ctx.check_mode {
-                return Ok(Outcome { changed: true, ..o }.with("container", c.clone()).with("actions", actions));
+                return Ok(Outcome { changed: true, ..o }
+                    .with("container", c.clone())
+                    .with("actions", actions));
             }
             remove(eng, name, args.bool("keep_volumes")).await?;
             existing = None;
@@ -517,17 +634,32 @@ async fn run(eng: &Engine, args: &Args, ctx: &Ctx<'_>, w: &Wanted) -> ModResult 
         let img = match (&w.image, &image_id) {
             (Some(_), Some(id)) => id.clone(),
             (Some(i), None) => i.clone(),
-            (None, _) => return Err(ModError::fail(format!("Cannot create container {name} when image is not specified"))),
+            (None, _) => {
+                return Err(ModError::fail(format!(
+                    "Cannot create container {name} when image is not specified"
+                )))
+            }
         };
         changed = true;
         actions.push(json!({"create": name}));
         if ctx.check_mode {
-            return Ok(Outcome { changed, ..o }.with("container", Map::new()).with("actions", actions));
+            return Ok(Outcome { changed, ..o }
+                .with("container", Map::new())
+                .with("actions", actions));
         }
         let body: bollard::models::ContainerCreateBody =
-            serde_json::from_value(create_body(w, &img)).map_err(|e| ModError::fail(format!("container config: {e}")))?;
-        let opts = bollard::query_parameters::CreateContainerOptions { name: Some(name.to_string()), ..Default::default() };
-        eng.docker.create_container(Some(opts), body).await.map_err(|e| ModError::fail(format!("creating container {name}: {}", api::describe(&e))))?;
+            serde_json::from_value(create_body(w, &img))
+                .map_err(|e| ModError::fail(format!("container config: {e}")))?;
+        let opts = bollard::query_parameters::CreateContainerOptions {
+            name: Some(name.to_string()),
+            ..Default::default()
+        };
+        eng.docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(|e| {
+                ModError::fail(format!("creating container {name}: {}", api::describe(&e)))
+            })?;
         existing = inspect_container(&eng.docker, name).await?;
     }
     let c = existing.unwrap_or_default();
@@ -547,20 +679,33 @@ async fn run(eng: &Engine, args: &Args, ctx: &Ctx<'_>, w: &Wanted) -> ModResult 
                 changed = true;
                 actions.push(json!({"start": name}));
                 if ctx.check_mode {
-                    return Ok(Outcome { changed, ..o }.with("container", c).with("actions", actions));
+                    return Ok(Outcome { changed, ..o }
+                        .with("container", c)
+                        .with("actions", actions));
                 }
                 if !args.bool("detach") {
                     return run_to_completion(eng, args, name, o, actions).await;
                 }
                 eng.docker
-                    .start_container(name, None::<bollard::query_parameters::StartContainerOptions>)
+                    .start_container(
+                        name,
+                        None::<bollard::query_parameters::StartContainerOptions>,
+                    )
                     .await
-                    .map_err(|e| ModError::fail(format!("starting container {name}: {}", api::describe(&e))))?;
+                    .map_err(|e| {
+                        ModError::fail(format!("starting container {name}: {}", api::describe(&e)))
+                    })?;
             }
         }
     }
-    let c = if ctx.check_mode { c } else { inspect_container(&eng.docker, name).await?.unwrap_or(c) };
-    Ok(Outcome { changed, ..o }.with("container", c).with("actions", actions))
+    let c = if ctx.check_mode {
+        c
+    } else {
+        inspect_container(&eng.docker, name).await?.unwrap_or(c)
+    };
+    Ok(Outcome { changed, ..o }
+        .with("container", c)
+        .with("actions", actions))
 }
 
 /// Output of a finished container.
@@ -575,24 +720,45 @@ impl Output {
     fn push(&mut self, chunk: bollard::container::LogOutput) {
         use bollard::container::LogOutput as L;
         let (s, err) = match chunk {
-            L::StdOut { message } | L::Console { message } => (String::from_utf8_lossy(&message).into_owned(), false),
+            L::StdOut { message } | L::Console { message } => {
+                (String::from_utf8_lossy(&message).into_owned(), false)
+            }
             L::StdErr { message } => (String::from_utf8_lossy(&message).into_owned(), true),
             L::StdIn { .. } => return,
         };
         self.all.push_str(&s);
-        if err { self.stderr.push_str(&s) } else { self.stdout.push_str(&s) }
+        if err {
+            self.stderr.push_str(&s)
+        } else {
+            self.stdout.push_str(&s)
+        }
     }
 }
 
 /// `detach: false`: attach, start, collect the output, wait for the exit code.
-async fn run_to_completion(eng: &Engine, args: &Args, name: &str, o: Outcome, actions: Vec<Value>) -> ModResult {
+async fn run_to_completion(
+    eng: &Engine,
+    args: &Args,
+    name: &str,
+    o: Outcome,
+    actions: Vec<Value>,
+) -> ModResult {
     let long = eng.long();
-    let attach_opts = bollard::query_parameters::AttachContainerOptions { stdout: true, stderr: true, stream: true, logs: false, ..Default::default() };
+    let attach_opts = bollard::query_parameters::AttachContainerOptions {
+        stdout: true,
+        stderr: true,
+        stream: true,
+        logs: false,
+        ..Default::default()
+    };
     let attached = long.attach_container(name, Some(attach_opts)).await.ok();
     let start = std::time::Instant::now();
-    long.start_container(name, None::<bollard::query_parameters::StartContainerOptions>)
-        .await
-        .map_err(|e| ModError::fail(format!("starting container {name}: {}", api::describe(&e))))?;
+    long.start_container(
+        name,
+        None::<bollard::query_parameters::StartContainerOptions>,
+    )
+    .await
+    .map_err(|e| ModError::fail(format!("starting container {name}: {}", api::describe(&e))))?;
     let mut out = Output::default();
     let mut got_output = false;
     if let Some(mut a) = attached {
@@ -605,24 +771,40 @@ async fn run_to_completion(eng: &Engine, args: &Args, name: &str, o: Outcome, ac
         }
     }
     let mut status: i64 = 0;
-    let mut wait = long.wait_container(name, Some(bollard::query_parameters::WaitContainerOptions { condition: "not-running".into() }));
+    let mut wait = long.wait_container(
+        name,
+        Some(bollard::query_parameters::WaitContainerOptions {
+            condition: "not-running".into(),
+        }),
+    );
     while let Some(r) = wait.next().await {
         match r {
             Ok(resp) => status = resp.status_code,
             Err(bollard::errors::Error::DockerContainerWaitError { code, .. }) => status = code,
             Err(e) if api::is_not_found(&e) => break,
-            Err(e) => return Err(ModError::fail(format!("waiting for container {name}: {}", api::describe(&e)))),
+            Err(e) => {
+                return Err(ModError::fail(format!(
+                    "waiting for container {name}: {}",
+                    api::describe(&e)
+                )))
+            }
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
     if !got_output {
-        let opts = bollard::query_parameters::LogsOptions { stdout: true, stderr: true, ..Default::default() };
+        let opts = bollard::query_parameters::LogsOptions {
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
         let mut logs = long.logs(name, Some(opts));
         while let Some(Ok(c)) = logs.next().await {
             out.push(c);
         }
     }
-    let mut c = inspect_container(&eng.docker, name).await?.unwrap_or_default();
+    let mut c = inspect_container(&eng.docker, name)
+        .await?
+        .unwrap_or_default();
     if let Some(exit) = c.pointer("/State/ExitCode").and_then(Value::as_i64) {
         status = exit;
     }
@@ -638,11 +820,18 @@ async fn run_to_completion(eng: &Engine, args: &Args, name: &str, o: Outcome, ac
         .with("actions", actions)
         .with("stdout", out.stdout.clone())
         .with("stderr", out.stderr.clone())
-        .with("stdout_lines", out.stdout.lines().map(str::to_string).collect::<Vec<_>>())
+        .with(
+            "stdout_lines",
+            out.stdout.lines().map(str::to_string).collect::<Vec<_>>(),
+        )
         .with("elapsed", (elapsed * 1000.0).round() / 1000.0);
     if status != 0 {
         o.failed = true;
-        o.msg = Some(if out.all.trim().is_empty() { format!("container {name} exited with status {status}") } else { out.all.trim_end().to_string() });
+        o.msg = Some(if out.all.trim().is_empty() {
+            format!("container {name} exited with status {status}")
+        } else {
+            out.all.trim_end().to_string()
+        });
     }
     Ok(o)
 }
@@ -675,7 +864,10 @@ mod tests {
         let w = wanted(&args(json!({"name": "t", "image": "ferry/trainer", "command": "train-lda.py --model-dir /data/models",
             "env": {"A": 1}, "volumes": ["/srv/trainer/data:/data"], "network_mode": "none", "working_dir": "/data",
             "labels": {"mine": "y"}, "restart_policy": "no"}))).unwrap();
-        assert_eq!(differences(&w, &container(), Some("sha256:img1"), Some(&image())), Vec::<String>::new());
+        assert_eq!(
+            differences(&w, &container(), Some("sha256:img1"), Some(&image())),
+            Vec::<String>::new()
+        );
         // Options not given are not compared.
         let w = wanted(&args(json!({"name": "t"}))).unwrap();
         assert!(differences(&w, &container(), None, None).is_empty());
@@ -707,7 +899,10 @@ mod tests {
             assert_eq!(d, vec![want.to_string()], "{k}={v}");
         }
         let w = wanted(&args(base)).unwrap();
-        assert_eq!(differences(&w, &container(), Some("sha256:img2"), Some(&image())), vec!["image"]);
+        assert_eq!(
+            differences(&w, &container(), Some("sha256:img2"), Some(&image())),
+            vec!["image"]
+        );
     }
 
     #[test]
@@ -720,13 +915,22 @@ mod tests {
         assert_eq!(b["Cmd"], json!(["a", "b c"]));
         assert_eq!(b["Env"], json!(["K=v"]));
         assert_eq!(b["HostConfig"]["Binds"], json!(["/h:/c:ro", "named:/n"]));
-        assert_eq!(b["HostConfig"]["Mounts"], json!([{"Type": "bind", "Target": "/y", "ReadOnly": true, "Source": "/x"}]));
+        assert_eq!(
+            b["HostConfig"]["Mounts"],
+            json!([{"Type": "bind", "Target": "/y", "ReadOnly": true, "Source": "/x"}])
+        );
         assert_eq!(b["HostConfig"]["NetworkMode"], "none");
-        assert_eq!(b["HostConfig"]["RestartPolicy"], json!({"Name": "on-failure", "MaximumRetryCount": 3}));
+        assert_eq!(
+            b["HostConfig"]["RestartPolicy"],
+            json!({"Name": "on-failure", "MaximumRetryCount": 3})
+        );
         assert_eq!(b["HostConfig"]["Memory"], 512 * 1024 * 1024);
         // The body is what bollard expects.
         let typed: bollard::models::ContainerCreateBody = serde_json::from_value(b).unwrap();
-        assert_eq!(typed.host_config.unwrap().network_mode.as_deref(), Some("none"));
+        assert_eq!(
+            typed.host_config.unwrap().network_mode.as_deref(),
+            Some("none")
+        );
         assert_eq!(w.mounts.unwrap().len(), 3);
     }
 
@@ -737,6 +941,9 @@ mod tests {
         assert_eq!(parse_size("2MB").unwrap(), 2 << 20);
         assert!(parse_size("lots").is_err());
         assert!(wanted(&args(json!({"name": "t", "volumes": ["a:b:c:d"]}))).is_err());
-        assert!(wanted(&args(json!({"name": "t", "mounts": [{"target": "/x", "type": "bind", "source": "rel"}]}))).is_err());
+        assert!(wanted(&args(
+            json!({"name": "t", "mounts": [{"target": "/x", "type": "bind", "source": "rel"}]})
+        ))
+        .is_err());
     }
 }

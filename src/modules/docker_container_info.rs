@@ -13,7 +13,9 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     ..ModuleSpec::new(
         "docker_container_info",
         "Retrieve facts about a Docker container (exists, container).",
-        crate::with_docker_params![Param::new("name", Kind::Str, "Container name or id.").required()],
+        crate::with_docker_params![
+            Param::new("name", Kind::Str, "Container name or id.").required()
+        ],
     )
 };
 
@@ -28,12 +30,25 @@ impl Module for DockerContainerInfo {
     async fn run(&self, args: &Args, ctx: &Ctx<'_>) -> ModResult {
         let name = args.req_str("name")?.to_string();
         let eng = Engine::connect(ctx, args).await?;
-        let r = eng.docker.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>).await;
+        let r = eng
+            .docker
+            .inspect_container(
+                &name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await;
         eng.close(ctx).await;
         match r {
-            Ok(c) => Ok(Outcome::ok().with("exists", true).with("container", api::compact(api::to_json(&c)))),
-            Err(e) if api::is_not_found(&e) => Ok(Outcome::ok().with("exists", false).with("container", Value::Null)),
-            Err(e) => Err(ModError::fail(format!("inspecting container {name}: {}", api::describe(&e)))),
+            Ok(c) => Ok(Outcome::ok()
+                .with("exists", true)
+                .with("container", api::compact(api::to_json(&c)))),
+            Err(e) if api::is_not_found(&e) => Ok(Outcome::ok()
+                .with("exists", false)
+                .with("container", Value::Null)),
+            Err(e) => Err(ModError::fail(format!(
+                "inspecting container {name}: {}",
+                api::describe(&e)
+            ))),
         }
     }
 }

@@ -44,8 +44,25 @@ pub static SPEC: ModuleSpec = ModuleSpec {
 pub struct DockerImage;
 
 const BUILD_KEYS: &[&str] = &[
-    "path", "dockerfile", "args", "nocache", "pull", "rm", "network", "target", "labels", "platform", "remote", "cache_from",
-    "container_limits", "etc_hosts", "use_config_proxy", "http_timeout", "shm_size", "secrets", "outputs",
+    "path",
+    "dockerfile",
+    "args",
+    "nocache",
+    "pull",
+    "rm",
+    "network",
+    "target",
+    "labels",
+    "platform",
+    "remote",
+    "cache_from",
+    "container_limits",
+    "etc_hosts",
+    "use_config_proxy",
+    "http_timeout",
+    "shm_size",
+    "secrets",
+    "outputs",
 ];
 
 /// Build options from the `build` dict.
@@ -71,7 +88,10 @@ pub fn build_opts(v: Option<&Value>) -> Result<BuildOpts, String> {
         Some(other) => return Err(format!("build must be a dict, got {other}")),
     };
     if let Some(k) = m.keys().find(|k| !BUILD_KEYS.contains(&k.as_str())) {
-        return Err(format!("Unsupported parameters for (docker_image) module: build.{k}. Supported: {}", BUILD_KEYS.join(", ")));
+        return Err(format!(
+            "Unsupported parameters for (docker_image) module: build.{k}. Supported: {}",
+            BUILD_KEYS.join(", ")
+        ));
     }
     let s = |k: &str| m.get(k).filter(|v| !v.is_null()).map(api::value_str);
     let b = |k: &str, d: bool| m.get(k).and_then(super::to_bool).unwrap_or(d);
@@ -109,14 +129,24 @@ impl BuildOpts {
 
 /// An image's labels (`Config.Labels`) from its inspect JSON.
 pub fn image_label(image: &Value, key: &str) -> Option<String> {
-    image.pointer("/Config/Labels").and_then(|l| l.get(key)).and_then(Value::as_str).map(str::to_string)
+    image
+        .pointer("/Config/Labels")
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
-pub async fn inspect_image(docker: &bollard::Docker, name: &str) -> Result<Option<Value>, ModError> {
+pub async fn inspect_image(
+    docker: &bollard::Docker,
+    name: &str,
+) -> Result<Option<Value>, ModError> {
     match docker.inspect_image(name).await {
         Ok(i) => Ok(Some(api::compact(api::to_json(&i)))),
         Err(e) if api::is_not_found(&e) => Ok(None),
-        Err(e) => Err(ModError::fail(format!("inspecting image {name}: {}", api::describe(&e)))),
+        Err(e) => Err(ModError::fail(format!(
+            "inspecting image {name}: {}",
+            api::describe(&e)
+        ))),
     }
 }
 
@@ -127,9 +157,15 @@ impl Module for DockerImage {
     }
 
     async fn run(&self, args: &Args, ctx: &Ctx<'_>) -> ModResult {
-        for (k, what) in [("push", "push"), ("archive_path", "archive_path"), ("repository", "repository")] {
+        for (k, what) in [
+            ("push", "push"),
+            ("archive_path", "archive_path"),
+            ("repository", "repository"),
+        ] {
             if args.has(k) && args.get(k) != Some(&Value::Bool(false)) {
-                return Err(ModError::fail(format!("docker_image: {what} is not supported by ferry yet")));
+                return Err(ModError::fail(format!(
+                    "docker_image: {what} is not supported by ferry yet"
+                )));
             }
         }
         let eng = Engine::connect(ctx, args).await?;
@@ -145,30 +181,60 @@ async fn run(eng: &Engine, args: &Args, ctx: &Ctx<'_>) -> ModResult {
     let existing = inspect_image(&eng.docker, &full).await?;
     if args.str("state") == Some("absent") {
         let Some(img) = existing else {
-            return Ok(Outcome::ok().with("image", Map::new()).with("actions", Vec::<String>::new()));
+            return Ok(Outcome::ok()
+                .with("image", Map::new())
+                .with("actions", Vec::<String>::new()));
         };
         if !ctx.check_mode {
-            let opts = bollard::query_parameters::RemoveImageOptions { force: args.bool("force_absent"), ..Default::default() };
-            eng.docker.remove_image(&full, Some(opts), None).await.map_err(|e| ModError::fail(format!("removing image {full}: {}", api::describe(&e))))?;
+            let opts = bollard::query_parameters::RemoveImageOptions {
+                force: args.bool("force_absent"),
+                ..Default::default()
+            };
+            eng.docker
+                .remove_image(&full, Some(opts), None)
+                .await
+                .map_err(|e| {
+                    ModError::fail(format!("removing image {full}: {}", api::describe(&e)))
+                })?;
         }
-        return Ok(Outcome::changed(true).with("image", img).with("actions", vec![format!("Removed image {full}")]));
+        return Ok(Outcome::changed(true)
+            .with("image", img)
+            .with("actions", vec![format!("Removed image {full}")]));
     }
-    let source = args.str("source").unwrap_or(if args.has("build") { "build" } else if args.has("load_path") { "load" } else { "local" });
+    let source = args.str("source").unwrap_or(if args.has("build") {
+        "build"
+    } else if args.has("load_path") {
+        "load"
+    } else {
+        "local"
+    });
     let force = args.bool("force_source");
     match source {
         "local" => match existing {
-            Some(img) => Ok(Outcome::ok().with("image", img).with("actions", Vec::<String>::new())),
-            None => Err(ModError::fail(format!("Cannot find the image {full} locally (source=local)"))),
+            Some(img) => Ok(Outcome::ok()
+                .with("image", img)
+                .with("actions", Vec::<String>::new())),
+            None => Err(ModError::fail(format!(
+                "Cannot find the image {full} locally (source=local)"
+            ))),
         },
         "pull" => {
             if let (Some(img), false) = (&existing, force) {
-                return Ok(Outcome::ok().with("image", img.clone()).with("actions", Vec::<String>::new()));
+                return Ok(Outcome::ok()
+                    .with("image", img.clone())
+                    .with("actions", Vec::<String>::new()));
             }
             let action = format!("Pulled image {full}");
             if ctx.check_mode {
-                return Ok(Outcome::changed(true).with("image", existing.unwrap_or_default()).with("actions", vec![action]));
+                return Ok(Outcome::changed(true)
+                    .with("image", existing.unwrap_or_default())
+                    .with("actions", vec![action]));
             }
-            let opts = bollard::query_parameters::CreateImageOptions { from_image: Some(repo.clone()), tag: Some(tag.clone()), ..Default::default() };
+            let opts = bollard::query_parameters::CreateImageOptions {
+                from_image: Some(repo.clone()),
+                tag: Some(tag.clone()),
+                ..Default::default()
+            };
             let long = eng.long();
             let mut s = long.create_image(Some(opts), None, None);
             while let Some(item) = s.next().await {
@@ -176,7 +242,9 @@ async fn run(eng: &Engine, args: &Args, ctx: &Ctx<'_>) -> ModResult {
             }
             let img = inspect_image(&eng.docker, &full).await?.unwrap_or_default();
             let changed = existing.as_ref().and_then(|e| e.get("Id")) != img.get("Id");
-            Ok(Outcome::changed(changed).with("image", img).with("actions", vec![action]))
+            Ok(Outcome::changed(changed)
+                .with("image", img)
+                .with("actions", vec![action]))
         }
         "load" => load(eng, args, ctx, &full, existing, force).await,
         "import" => import(eng, args, ctx, &repo, &tag, existing, force).await,
@@ -185,56 +253,121 @@ async fn run(eng: &Engine, args: &Args, ctx: &Ctx<'_>) -> ModResult {
     }
 }
 
-async fn load(eng: &Engine, args: &Args, ctx: &Ctx<'_>, full: &str, existing: Option<Value>, force: bool) -> ModResult {
-    let path = args.str("load_path").ok_or_else(|| ModError::fail("source is load but the following are missing: load_path"))?;
+async fn load(
+    eng: &Engine,
+    args: &Args,
+    ctx: &Ctx<'_>,
+    full: &str,
+    existing: Option<Value>,
+    force: bool,
+) -> ModResult {
+    let path = args
+        .str("load_path")
+        .ok_or_else(|| ModError::fail("source is load but the following are missing: load_path"))?;
     if let (Some(img), false) = (&existing, force) {
-        return Ok(Outcome::ok().with("image", img.clone()).with("actions", Vec::<String>::new()));
+        return Ok(Outcome::ok()
+            .with("image", img.clone())
+            .with("actions", Vec::<String>::new()));
     }
     let action = format!("Loaded image {full} from {path}");
     if ctx.check_mode {
-        return Ok(Outcome::changed(true).with("image", existing.unwrap_or_default()).with("actions", vec![action]));
+        return Ok(Outcome::changed(true)
+            .with("image", existing.unwrap_or_default())
+            .with("actions", vec![action]));
     }
-    let data = util::read(ctx, path).await?.ok_or_else(|| ModError::fail(format!("Error loading image {full}: {path} not found on the host")))?;
+    let data = util::read(ctx, path).await?.ok_or_else(|| {
+        ModError::fail(format!(
+            "Error loading image {full}: {path} not found on the host"
+        ))
+    })?;
     let long = eng.long();
-    let mut s = long.import_image(bollard::query_parameters::ImportImageOptions { quiet: true, ..Default::default() }, bollard::body_full(data.into()), None);
+    let mut s = long.import_image(
+        bollard::query_parameters::ImportImageOptions {
+            quiet: true,
+            ..Default::default()
+        },
+        bollard::body_full(data.into()),
+        None,
+    );
     let mut log = String::new();
     while let Some(item) = s.next().await {
-        let info = item.map_err(|e| ModError::fail(format!("Error loading image {full} from {path}: {}", api::describe(&e))))?;
+        let info = item.map_err(|e| {
+            ModError::fail(format!(
+                "Error loading image {full} from {path}: {}",
+                api::describe(&e)
+            ))
+        })?;
         if let Some(t) = info.stream {
             log.push_str(&t);
         }
     }
-    let img = inspect_image(&eng.docker, full)
-        .await?
-        .ok_or_else(|| ModError::fail(format!("The archive {path} did not contain the image {full}: {}", log.trim())))?;
-    let changed = existing.as_ref().and_then(|e| e.get("Id")) != img.get("Id") || existing.is_none();
-    Ok(Outcome::changed(changed || force).with("image", img).with("actions", vec![action]).with("stdout", log))
+    let img = inspect_image(&eng.docker, full).await?.ok_or_else(|| {
+        ModError::fail(format!(
+            "The archive {path} did not contain the image {full}: {}",
+            log.trim()
+        ))
+    })?;
+    let changed =
+        existing.as_ref().and_then(|e| e.get("Id")) != img.get("Id") || existing.is_none();
+    Ok(Outcome::changed(changed || force)
+        .with("image", img)
+        .with("actions", vec![action])
+        .with("stdout", log))
 }
 
-async fn import(eng: &Engine, args: &Args, ctx: &Ctx<'_>, repo: &str, tag: &str, existing: Option<Value>, force: bool) -> ModResult {
+async fn import(
+    eng: &Engine,
+    args: &Args,
+    ctx: &Ctx<'_>,
+    repo: &str,
+    tag: &str,
+    existing: Option<Value>,
+    force: bool,
+) -> ModResult {
     let full = format!("{repo}:{tag}");
-    let path = args.str("load_path").ok_or_else(|| ModError::fail("source is import but the following are missing: load_path"))?;
+    let path = args.str("load_path").ok_or_else(|| {
+        ModError::fail("source is import but the following are missing: load_path")
+    })?;
     let out = ctx.sh(&format!("p={}\n[ -f \"$p\" ] || {{ echo \"$p: no such file on the host\" >&2; exit 3; }}\nsha256sum -- \"$p\"", quote(path))).await?;
     if out.rc == 3 && ctx.check_mode {
         // An earlier task (skipped in check mode) would have put it there.
         return Ok(Outcome::changed(true)
             .with("image", existing.unwrap_or_default())
-            .with("actions", vec![format!("Imported image {full} from {path}")])
+            .with(
+                "actions",
+                vec![format!("Imported image {full} from {path}")],
+            )
             .msg(format!("{path} is not on the host yet")));
     }
     if out.rc != 0 {
-        return Err(ModError::fail(format!("Error importing {full}: {}", out.stderr_str().trim())));
+        return Err(ModError::fail(format!(
+            "Error importing {full}: {}",
+            out.stderr_str().trim()
+        )));
     }
-    let sum = out.stdout_str().split_whitespace().next().unwrap_or_default().to_string();
-    let current = existing.as_ref().and_then(|i| image_label(i, api::IMPORT_LABEL));
+    let sum = out
+        .stdout_str()
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let current = existing
+        .as_ref()
+        .and_then(|i| image_label(i, api::IMPORT_LABEL));
     if existing.is_some() && current.as_deref() == Some(sum.as_str()) && !force {
-        return Ok(Outcome::ok().with("image", existing.unwrap_or_default()).with("actions", Vec::<String>::new()));
+        return Ok(Outcome::ok()
+            .with("image", existing.unwrap_or_default())
+            .with("actions", Vec::<String>::new()));
     }
     let action = format!("Imported image {full} from {path}");
     if ctx.check_mode {
-        return Ok(Outcome::changed(true).with("image", existing.unwrap_or_default()).with("actions", vec![action]));
+        return Ok(Outcome::changed(true)
+            .with("image", existing.unwrap_or_default())
+            .with("actions", vec![action]));
     }
-    let data = util::read(ctx, path).await?.ok_or_else(|| ModError::fail(format!("{path} vanished")))?;
+    let data = util::read(ctx, path)
+        .await?
+        .ok_or_else(|| ModError::fail(format!("{path} vanished")))?;
     let opts = bollard::query_parameters::CreateImageOptions {
         from_src: Some("-".into()),
         repo: Some(repo.to_string()),
@@ -243,12 +376,21 @@ async fn import(eng: &Engine, args: &Args, ctx: &Ctx<'_>, repo: &str, tag: &str,
         ..Default::default()
     };
     let long = eng.long();
-            let mut s = long.create_image(Some(opts), Some(bollard::body_full(data.into())), None);
+    let mut s = long.create_image(Some(opts), Some(bollard::body_full(data.into())), None);
     while let Some(item) = s.next().await {
-        item.map_err(|e| ModError::fail(format!("Error importing {full} from {path}: {}", api::describe(&e))))?;
+        item.map_err(|e| {
+            ModError::fail(format!(
+                "Error importing {full} from {path}: {}",
+                api::describe(&e)
+            ))
+        })?;
     }
-    let img = inspect_image(&eng.docker, &full).await?.ok_or_else(|| ModError::fail(format!("{full} not found after import")))?;
-    Ok(Outcome::changed(true).with("image", img).with("actions", vec![action]))
+    let img = inspect_image(&eng.docker, &full)
+        .await?
+        .ok_or_else(|| ModError::fail(format!("{full} not found after import")))?;
+    Ok(Outcome::changed(true)
+        .with("image", img)
+        .with("actions", vec![action]))
 }
 
 /// The context's kept entries, their hash and a way to tar them.
@@ -265,8 +407,10 @@ async fn read_context(ctx: &Ctx<'_>, b: &BuildOpts) -> Result<(Context, Vec<Entr
                 b.path
             ))
         })?;
-        let all = api::walk_local(&root).map_err(|e| ModError::fail(format!("{}: {e}", root.display())))?;
-        let ignore = Ignore::parse(&std::fs::read_to_string(root.join(".dockerignore")).unwrap_or_default());
+        let all = api::walk_local(&root)
+            .map_err(|e| ModError::fail(format!("{}: {e}", root.display())))?;
+        let ignore =
+            Ignore::parse(&std::fs::read_to_string(root.join(".dockerignore")).unwrap_or_default());
         let kept = api::filter_entries(all, &ignore, &b.dockerfile);
         return Ok((Context::Local(root), kept));
     }
@@ -277,7 +421,11 @@ async fn read_context(ctx: &Ctx<'_>, b: &BuildOpts) -> Result<(Context, Vec<Entr
     let out = util::run_ok(ctx, &script).await?;
     let text = out.stdout_str();
     let (listing, ignore) = text.split_once("--FERRY-IGNORE--\n").unwrap_or((&text, ""));
-    let kept = api::filter_entries(api::parse_listing(listing), &Ignore::parse(ignore), &b.dockerfile);
+    let kept = api::filter_entries(
+        api::parse_listing(listing),
+        &Ignore::parse(ignore),
+        &b.dockerfile,
+    );
     let files: Vec<u8> = kept
         .iter()
         .filter(|e| matches!(e.kind, EntryKind::File(_)))
@@ -285,9 +433,17 @@ async fn read_context(ctx: &Ctx<'_>, b: &BuildOpts) -> Result<(Context, Vec<Entr
         .collect();
     let mut kept = kept;
     if !files.is_empty() {
-        let out = ctx.sh_in(&format!("cd {} && xargs -0 sha256sum --", quote(&b.path)), Some(&files)).await?;
+        let out = ctx
+            .sh_in(
+                &format!("cd {} && xargs -0 sha256sum --", quote(&b.path)),
+                Some(&files),
+            )
+            .await?;
         if out.rc != 0 {
-            return Err(ModError::fail(format!("hashing the build context on the host: {}", out.stderr_str().trim())));
+            return Err(ModError::fail(format!(
+                "hashing the build context on the host: {}",
+                out.stderr_str().trim()
+            )));
         }
         api::apply_sums(&mut kept, &out.stdout_str());
     }
@@ -296,36 +452,68 @@ async fn read_context(ctx: &Ctx<'_>, b: &BuildOpts) -> Result<(Context, Vec<Entr
 
 async fn tar_context(ctx: &Ctx<'_>, c: &Context, kept: &[Entry]) -> Result<Vec<u8>, ModError> {
     match c {
-        Context::Local(root) => api::tar_local(root, kept).map_err(|e| ModError::fail(format!("tar of {}: {e}", root.display()))),
+        Context::Local(root) => api::tar_local(root, kept)
+            .map_err(|e| ModError::fail(format!("tar of {}: {e}", root.display()))),
         Context::Remote(path) => {
-            let list: Vec<u8> = kept.iter().flat_map(|e| format!("./{}\0", e.path).into_bytes()).collect();
-            let out = ctx.sh_in(&format!("cd {} && tar --no-recursion --null -T - -cf -", quote(path)), Some(&list)).await?;
+            let list: Vec<u8> = kept
+                .iter()
+                .flat_map(|e| format!("./{}\0", e.path).into_bytes())
+                .collect();
+            let out = ctx
+                .sh_in(
+                    &format!("cd {} && tar --no-recursion --null -T - -cf -", quote(path)),
+                    Some(&list),
+                )
+                .await?;
             if out.rc != 0 {
-                return Err(ModError::fail(format!("tar of the build context on the host: {}", out.stderr_str().trim())));
+                return Err(ModError::fail(format!(
+                    "tar of the build context on the host: {}",
+                    out.stderr_str().trim()
+                )));
             }
             Ok(out.stdout)
         }
     }
 }
 
-async fn build(eng: &Engine, args: &Args, ctx: &Ctx<'_>, full: &str, existing: Option<Value>, force: bool) -> ModResult {
+async fn build(
+    eng: &Engine,
+    args: &Args,
+    ctx: &Ctx<'_>,
+    full: &str,
+    existing: Option<Value>,
+    force: bool,
+) -> ModResult {
     let b = build_opts(args.get("build")).map_err(ModError::fail)?;
     if b.dockerfile.starts_with('/') || b.dockerfile.split('/').any(|c| c == "..") {
-        return Err(ModError::fail("build.dockerfile must be a path inside build.path"));
+        return Err(ModError::fail(
+            "build.dockerfile must be a path inside build.path",
+        ));
     }
     let (context, kept) = read_context(ctx, &b).await?;
     let df = b.dockerfile.trim_start_matches("./");
     if !kept.iter().any(|e| e.path == df) {
-        return Err(ModError::fail(format!("Cannot find the Dockerfile {} in {}", b.dockerfile, b.path)));
+        return Err(ModError::fail(format!(
+            "Cannot find the Dockerfile {} in {}",
+            b.dockerfile, b.path
+        )));
     }
     let hash = api::context_hash(&kept, &b.dockerfile, &b.args, &b.extra());
-    let current = existing.as_ref().and_then(|i| image_label(i, api::CONTEXT_LABEL));
+    let current = existing
+        .as_ref()
+        .and_then(|i| image_label(i, api::CONTEXT_LABEL));
     if existing.is_some() && current.as_deref() == Some(hash.as_str()) && !force {
-        return Ok(Outcome::ok().with("image", existing.unwrap_or_default()).with("actions", Vec::<String>::new()).with("context_sha256", hash));
+        return Ok(Outcome::ok()
+            .with("image", existing.unwrap_or_default())
+            .with("actions", Vec::<String>::new())
+            .with("context_sha256", hash));
     }
     let action = format!("Built image {full} from {}", b.path);
     if ctx.check_mode {
-        return Ok(Outcome::changed(true).with("image", existing.unwrap_or_default()).with("actions", vec![action]).with("context_sha256", hash));
+        return Ok(Outcome::changed(true)
+            .with("image", existing.unwrap_or_default())
+            .with("actions", vec![action])
+            .with("context_sha256", hash));
     }
     let tar = tar_context(ctx, &context, &kept).await?;
     let mut labels: HashMap<String, String> = b.labels.clone().into_iter().collect();
@@ -358,15 +546,35 @@ async fn build(eng: &Engine, args: &Args, ctx: &Ctx<'_>, full: &str, existing: O
                 }
             }
             Err(e) => {
-                let tail: Vec<&str> = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+                let tail: Vec<&str> = log
+                    .lines()
+                    .rev()
+                    .take(30)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
                 let mut data = Map::new();
                 data.insert("stdout".into(), log.clone().into());
-                return Err(ModError::Failed { msg: format!("Error building {full} - message: {}\n{}", api::describe(&e), tail.join("\n")), data });
+                return Err(ModError::Failed {
+                    msg: format!(
+                        "Error building {full} - message: {}\n{}",
+                        api::describe(&e),
+                        tail.join("\n")
+                    ),
+                    data,
+                });
             }
         }
     }
-    let img = inspect_image(&eng.docker, full).await?.ok_or_else(|| ModError::fail(format!("{full} not found after the build:\n{log}")))?;
-    Ok(Outcome::changed(true).with("image", img).with("actions", vec![action]).with("stdout", log).with("context_sha256", hash))
+    let img = inspect_image(&eng.docker, full)
+        .await?
+        .ok_or_else(|| ModError::fail(format!("{full} not found after the build:\n{log}")))?;
+    Ok(Outcome::changed(true)
+        .with("image", img)
+        .with("actions", vec![action])
+        .with("stdout", log)
+        .with("context_sha256", hash))
 }
 
 #[cfg(test)]
@@ -381,17 +589,30 @@ mod tests {
         assert_eq!(b.dockerfile, "Dockerfile");
         assert_eq!(b.args.get("A").map(String::as_str), Some("1"));
         assert!(b.remote && b.nocache && b.rm && !b.pull);
-        assert!(build_opts(Some(&json!({"path": "x", "bogus": 1}))).unwrap_err().contains("build.bogus"));
-        assert!(build_opts(Some(&json!({"dockerfile": "x"}))).unwrap_err().contains("build.path"));
-        let t = build_opts(Some(&json!({"path": "x", "target": "t", "labels": {"a": "b"}}))).unwrap();
+        assert!(build_opts(Some(&json!({"path": "x", "bogus": 1})))
+            .unwrap_err()
+            .contains("build.bogus"));
+        assert!(build_opts(Some(&json!({"dockerfile": "x"})))
+            .unwrap_err()
+            .contains("build.path"));
+        let t = build_opts(Some(
+            &json!({"path": "x", "target": "t", "labels": {"a": "b"}}),
+        ))
+        .unwrap();
         assert_eq!(t.extra().len(), 2);
     }
 
     #[test]
     fn label_lookup() {
         let img = json!({"Config": {"Labels": {"ferry.context.sha256": "abc"}}});
-        assert_eq!(image_label(&img, api::CONTEXT_LABEL).as_deref(), Some("abc"));
-        assert_eq!(image_label(&json!({"Config": {"Labels": null}}), api::CONTEXT_LABEL), None);
+        assert_eq!(
+            image_label(&img, api::CONTEXT_LABEL).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            image_label(&json!({"Config": {"Labels": null}}), api::CONTEXT_LABEL),
+            None
+        );
     }
 
     #[test]
@@ -400,6 +621,13 @@ mod tests {
         let a = SPEC.validate(m.as_object().unwrap().clone()).unwrap();
         assert_eq!(a.str("docker_host"), Some("unix:///x.sock"));
         assert_eq!(a.str("tag"), Some("latest"));
-        assert!(SPEC.validate(json!({"name": "a", "source": "git"}).as_object().unwrap().clone()).is_err());
+        assert!(SPEC
+            .validate(
+                json!({"name": "a", "source": "git"})
+                    .as_object()
+                    .unwrap()
+                    .clone()
+            )
+            .is_err());
     }
 }

@@ -10,11 +10,16 @@ use super::{Args, Ctx, Kind, ModError, ModResult, Module, ModuleSpec, Outcome, P
 
 pub static SPEC: ModuleSpec = ModuleSpec {
     aliases: &["community.docker.docker_image_info"],
-    example: "- community.docker.docker_image_info:\n    name: ferry/trainer:latest\n  register: info\n",
+    example:
+        "- community.docker.docker_image_info:\n    name: ferry/trainer:latest\n  register: info\n",
     ..ModuleSpec::new(
         "docker_image_info",
         "Inspect Docker images: images lists those of the given names that exist.",
-        crate::with_docker_params![Param::new("name", Kind::List, "Image names (name[:tag]) or ids; all images when omitted.")],
+        crate::with_docker_params![Param::new(
+            "name",
+            Kind::List,
+            "Image names (name[:tag]) or ids; all images when omitted."
+        )],
     )
 };
 
@@ -35,12 +40,19 @@ impl Module for DockerImageInfo {
                     .docker
                     .list_images(None::<bollard::query_parameters::ListImagesOptions>)
                     .await
-                    .map_err(|e| ModError::fail(format!("listing images: {}", api::describe(&e))))?;
+                    .map_err(|e| {
+                        ModError::fail(format!("listing images: {}", api::describe(&e)))
+                    })?;
                 names = list.into_iter().map(|i| i.id).collect();
             }
             let mut images: Vec<Value> = Vec::new();
             for n in names {
-                let full = if n.starts_with("sha256:") || n.contains('@') { n.clone() } else { let (r, t) = api::split_name(&n, None); format!("{r}:{t}") };
+                let full = if n.starts_with("sha256:") || n.contains('@') {
+                    n.clone()
+                } else {
+                    let (r, t) = api::split_name(&n, None);
+                    format!("{r}:{t}")
+                };
                 if let Some(i) = inspect_image(&eng.docker, &full).await? {
                     images.push(i);
                 }

@@ -182,7 +182,8 @@ impl Module for File {
             }
         }
         if state != "absent" && !ctx.check_mode {
-            let now = util::stat(ctx, &path, false).await?;
+            // Unchanged: what we read first is still true; no second round trip.
+            let now = if changed { util::stat(ctx, &path, false).await? } else { st };
             o = o
                 .with("mode", format!("{:04o}", now.mode))
                 .with("owner", now.owner)

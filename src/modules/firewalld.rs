@@ -89,13 +89,26 @@ fn flag_op(layer: Layer, what: &str, value: Option<&str>, timed: bool) -> Op {
         Some(v) => format!("--{verb}-{what}={v}"),
         None => format!("--{verb}-{what}"),
     };
-    Op { layer, probe: Probe::Flag(arg("query")), add: arg("add"), remove: arg("remove"), want_value: String::new(), timed, no_zone: false }
+    Op {
+        layer,
+        probe: Probe::Flag(arg("query")),
+        add: arg("add"),
+        remove: arg("remove"),
+        want_value: String::new(),
+        timed,
+        no_zone: false,
+    }
 }
 
 /// The firewalld command for a layer: `firewall-cmd [--permanent] [--zone=Z]`
 /// or, offline, `firewall-offline-cmd [--zone=Z]`.
 fn base(layer: Layer, offline: bool, zone: Option<&str>, no_zone: bool) -> Vec<String> {
-    let mut v = vec![if offline { "firewall-offline-cmd" } else { "firewall-cmd" }.to_string()];
+    let mut v = vec![if offline {
+        "firewall-offline-cmd"
+    } else {
+        "firewall-cmd"
+    }
+    .to_string()];
     if layer == Layer::Permanent && !offline {
         v.push("--permanent".into());
     }
@@ -113,9 +126,19 @@ fn probe_argv(op: &Op, offline: bool, zone: Option<&str>) -> Vec<String> {
     v
 }
 
-fn change_argv(op: &Op, enable: bool, offline: bool, zone: Option<&str>, timeout: i64) -> Vec<String> {
+fn change_argv(
+    op: &Op,
+    enable: bool,
+    offline: bool,
+    zone: Option<&str>,
+    timeout: i64,
+) -> Vec<String> {
     let mut v = base(op.layer, offline, zone, op.no_zone);
-    v.push(if enable { op.add.clone() } else { op.remove.clone() });
+    v.push(if enable {
+        op.add.clone()
+    } else {
+        op.remove.clone()
+    });
     if enable && op.timed && op.layer == Layer::Runtime && timeout > 0 {
         v.push(format!("--timeout={timeout}"));
     }
@@ -133,11 +156,26 @@ fn plan(args: &Args, layers: &[Layer]) -> Result<(Vec<Op>, String, bool), ModErr
             ops.push(flag_op(*l, what, value, timed));
         }
     };
-    let modification = ["icmp_block", "icmp_block_inversion", "service", "protocol", "port", "port_forward", "rich_rule", "interface", "masquerade", "forward", "source", "target"]
-        .iter()
-        .any(|k| args.has(k));
+    let modification = [
+        "icmp_block",
+        "icmp_block_inversion",
+        "service",
+        "protocol",
+        "port",
+        "port_forward",
+        "rich_rule",
+        "interface",
+        "masquerade",
+        "forward",
+        "source",
+        "target",
+    ]
+    .iter()
+    .any(|k| args.has(k));
     if modification && zone_level && !args.has("target") {
-        return Err(ModError::fail("absent and present state can only be used in zone level operations"));
+        return Err(ModError::fail(
+            "absent and present state can only be used in zone level operations",
+        ));
     }
     if let Some(s) = args.str("service") {
         each("service", Some(s), true, &mut ops);
@@ -158,11 +196,22 @@ fn plan(args: &Args, layers: &[Layer]) -> Result<(Vec<Op>, String, bool), ModErr
         if list.len() != 1 {
             return Err(ModError::fail("Only one port forward supported at a time"));
         }
-        let m = list[0].as_object().ok_or_else(|| ModError::fail("port_forward items must be dicts"))?;
-        let get = |k: &str| m.get(k).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
-        let port = get("port").ok_or_else(|| ModError::fail("port must be specified for port forward"))?;
-        let proto = get("proto").ok_or_else(|| ModError::fail("proto udp/tcp must be specified for port forward"))?;
-        let toport = get("toport").ok_or_else(|| ModError::fail("toport must be specified for port forward"))?;
+        let m = list[0]
+            .as_object()
+            .ok_or_else(|| ModError::fail("port_forward items must be dicts"))?;
+        let get = |k: &str| {
+            m.get(k).map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+        };
+        let port =
+            get("port").ok_or_else(|| ModError::fail("port must be specified for port forward"))?;
+        let proto = get("proto")
+            .ok_or_else(|| ModError::fail("proto udp/tcp must be specified for port forward"))?;
+        let toport = get("toport")
+            .ok_or_else(|| ModError::fail("toport must be specified for port forward"))?;
         let toaddr = get("toaddr").unwrap_or_default();
         let mut spec = format!("port={port}:proto={proto}:toport={toport}");
         if !toaddr.is_empty() {
@@ -197,9 +246,15 @@ fn plan(args: &Args, layers: &[Layer]) -> Result<(Vec<Op>, String, bool), ModErr
         label = "forward".into();
     } else if let Some(t) = args.str("target") {
         if !layers.contains(&Layer::Permanent) {
-            return Err(ModError::fail("target can only be set permanently (set permanent: true)"));
+            return Err(ModError::fail(
+                "target can only be set permanently (set permanent: true)",
+            ));
         }
-        let want = if matches!(state, "absent" | "disabled") { "default" } else { t };
+        let want = if matches!(state, "absent" | "disabled") {
+            "default"
+        } else {
+            t
+        };
         ops.push(Op {
             layer: Layer::Permanent,
             probe: Probe::Value("--get-target".into()),
@@ -215,7 +270,9 @@ fn plan(args: &Args, layers: &[Layer]) -> Result<(Vec<Op>, String, bool), ModErr
         let z = args.str("zone").unwrap_or_default();
         let enable = (state == "enabled") == args.bool("default");
         if !enable {
-            return Err(ModError::fail("a zone cannot be un-made the default zone: make another zone the default instead"));
+            return Err(ModError::fail(
+                "a zone cannot be un-made the default zone: make another zone the default instead",
+            ));
         }
         ops.push(Op {
             layer: Layer::Runtime,
@@ -229,7 +286,9 @@ fn plan(args: &Args, layers: &[Layer]) -> Result<(Vec<Op>, String, bool), ModErr
         label = format!("default zone {z}");
         return Ok((ops, label, true));
     } else if zone_level {
-        let z = args.str("zone").ok_or_else(|| ModError::fail("zone is required for zone operations"))?;
+        let z = args
+            .str("zone")
+            .ok_or_else(|| ModError::fail("zone is required for zone operations"))?;
         if !layers.contains(&Layer::Permanent) || layers.contains(&Layer::Runtime) {
             return Err(ModError::fail("zone operations must be permanent: set permanent: true (and immediate: false); reload firewalld to use a new zone at runtime"));
         }
@@ -253,7 +312,9 @@ fn plan(args: &Args, layers: &[Layer]) -> Result<(Vec<Op>, String, bool), ModErr
 /// Whether a read value means the setting is there.
 fn value_present(op: &Op, out: &str) -> bool {
     match op.probe {
-        Probe::Value(ref a) if a == "--get-zones" => out.split_whitespace().any(|z| z == op.want_value),
+        Probe::Value(ref a) if a == "--get-zones" => {
+            out.split_whitespace().any(|z| z == op.want_value)
+        }
         _ => out.trim() == op.want_value,
     }
 }
@@ -265,9 +326,16 @@ impl Module for Firewalld {
     }
 
     async fn run(&self, args: &Args, ctx: &Ctx<'_>) -> ModResult {
-        for (k, need) in [("interface", "zone"), ("target", "zone"), ("default", "zone"), ("source", "permanent")] {
+        for (k, need) in [
+            ("interface", "zone"),
+            ("target", "zone"),
+            ("default", "zone"),
+            ("source", "permanent"),
+        ] {
             if args.has(k) && !args.has(need) {
-                return Err(ModError::fail(format!("missing parameter(s) required by '{k}': {need}")));
+                return Err(ModError::fail(format!(
+                    "missing parameter(s) required by '{k}': {need}"
+                )));
             }
         }
         let state = args.str("state").unwrap_or("enabled").to_string();
@@ -280,10 +348,22 @@ impl Module for Firewalld {
         let timeout = args.int("timeout").unwrap_or(0);
 
         // Both online and offline reads are prepared; the script picks by `--state`.
-        let layers_online: Vec<Layer> = [(permanent, Layer::Permanent), (immediate, Layer::Runtime)].iter().filter(|(on, _)| *on).map(|(_, l)| *l).collect();
+        let layers_online: Vec<Layer> =
+            [(permanent, Layer::Permanent), (immediate, Layer::Runtime)]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, l)| *l)
+                .collect();
         let (online_ops, label, value_ops) = plan(args, &layers_online)?;
-        let offline_allowed = permanent && (!immediate || args.bool("offline") || args.has("default"));
-        let offline_ops: Vec<Op> = online_ops.iter().filter(|o| o.layer == Layer::Permanent || value_ops && o.no_zone && args.has("default")).cloned().collect();
+        let offline_allowed =
+            permanent && (!immediate || args.bool("offline") || args.has("default"));
+        let offline_ops: Vec<Op> = online_ops
+            .iter()
+            .filter(|o| {
+                o.layer == Layer::Permanent || value_ops && o.no_zone && args.has("default")
+            })
+            .cloned()
+            .collect();
         let probes = |ops: &[Op], offline: bool| -> String {
             ops.iter()
                 .enumerate()
@@ -300,7 +380,11 @@ impl Module for Firewalld {
         );
         let out = ctx.sh(&read).await?;
         let text = out.stdout_str();
-        let mode = text.lines().find_map(|l| l.strip_prefix("FWD|")).unwrap_or("missing").to_string();
+        let mode = text
+            .lines()
+            .find_map(|l| l.strip_prefix("FWD|"))
+            .unwrap_or("missing")
+            .to_string();
         let offline = match mode.as_str() {
             "running" => false,
             "offline" => true,
@@ -314,9 +398,17 @@ impl Module for Firewalld {
         let ops = if offline { offline_ops } else { online_ops };
         let mut results: Vec<(i32, String)> = vec![(-1, String::new()); ops.len()];
         for l in text.lines() {
-            let Some(rest) = l.strip_prefix("Q|") else { continue };
+            let Some(rest) = l.strip_prefix("Q|") else {
+                continue;
+            };
             let mut f = rest.splitn(3, '|');
-            let (Some(i), Some(rc), o) = (f.next().and_then(|s| s.parse::<usize>().ok()), f.next().and_then(|s| s.parse::<i32>().ok()), f.next().unwrap_or("")) else { continue };
+            let (Some(i), Some(rc), o) = (
+                f.next().and_then(|s| s.parse::<usize>().ok()),
+                f.next().and_then(|s| s.parse::<i32>().ok()),
+                f.next().unwrap_or(""),
+            ) else {
+                continue;
+            };
             if i < results.len() {
                 results[i] = (rc, o.to_string());
             }
@@ -328,11 +420,21 @@ impl Module for Firewalld {
                 Probe::Flag(_) => match rc {
                     0 => true,
                     1 => false,
-                    _ => return Err(ModError::fail(format!("{} failed (rc={rc}): {}", join_argv(&probe_argv(op, offline, zone)), o.trim()))),
+                    _ => {
+                        return Err(ModError::fail(format!(
+                            "{} failed (rc={rc}): {}",
+                            join_argv(&probe_argv(op, offline, zone)),
+                            o.trim()
+                        )))
+                    }
                 },
                 Probe::Value(_) => {
                     if *rc != 0 {
-                        return Err(ModError::fail(format!("{} failed (rc={rc}): {}", join_argv(&probe_argv(op, offline, zone)), o.trim())));
+                        return Err(ModError::fail(format!(
+                            "{} failed (rc={rc}): {}",
+                            join_argv(&probe_argv(op, offline, zone)),
+                            o.trim()
+                        )));
                     }
                     value_present(op, o)
                 }
@@ -365,14 +467,23 @@ impl Module for Firewalld {
         if offline {
             msgs.push("(offline operation: only on-disk configs were altered)".into());
         }
-        let commands: Vec<Value> = changes.iter().map(|c| Value::String(join_argv(c))).collect();
-        let o = Outcome::changed(changed).with("commands", Value::Array(commands)).msg(msgs.join(", "));
+        let commands: Vec<Value> = changes
+            .iter()
+            .map(|c| Value::String(join_argv(c)))
+            .collect();
+        let o = Outcome::changed(changed)
+            .with("commands", Value::Array(commands))
+            .msg(msgs.join(", "));
         if !changed || ctx.check_mode {
             return Ok(o);
         }
         let mut s = String::from("PATH=\"$PATH:/usr/sbin:/sbin\"\n");
         for c in &changes {
-            s.push_str(&format!("_o=$({} 2>&1) || {{ _r=$?; printf '%s\\n' {} \"$_o\" >&2; exit $_r; }}\n", join_argv(c), quote(&format!("{}:", join_argv(c)))));
+            s.push_str(&format!(
+                "_o=$({} 2>&1) || {{ _r=$?; printf '%s\\n' {} \"$_o\" >&2; exit $_r; }}\n",
+                join_argv(c),
+                quote(&format!("{}:", join_argv(c)))
+            ));
         }
         let out = ctx.sh(&s).await?;
         if out.rc != 0 {
@@ -418,57 +529,124 @@ mod tests {
     #[tokio::test]
     async fn service_permanent_and_immediate_adds_only_when_missing() {
         let rec = Recording::new();
-        rec.on("--query-service=https", 0, "FWD|running\nQ|0|1|no\nQ|1|1|no\n");
-        let o = run(&rec, serde_json::from_str(HTTPS).unwrap(), false).await.unwrap();
+        rec.on(
+            "--query-service=https",
+            0,
+            "FWD|running\nQ|0|1|no\nQ|1|1|no\n",
+        );
+        let o = run(&rec, serde_json::from_str(HTTPS).unwrap(), false)
+            .await
+            .unwrap();
         assert!(o.changed);
         assert_eq!(o.msg.as_deref(), Some("Permanent and Non-Permanent(immediate) operation, Changed service https to enabled"));
         let read = &rec.scripts()[0];
         assert!(read.contains("firewall-cmd --state"));
-        assert!(read.contains("fwq 0 firewall-cmd --permanent --zone=public --query-service=https\n"), "{read}");
+        assert!(
+            read.contains("fwq 0 firewall-cmd --permanent --zone=public --query-service=https\n"),
+            "{read}"
+        );
         assert!(read.contains("fwq 1 firewall-cmd --zone=public --query-service=https\n"));
         let change = change_script(&rec).expect("a change script");
-        let cmds: Vec<&str> = change.lines().filter_map(|l| l.strip_prefix("_o=$(").and_then(|l| l.split(" 2>&1)").next())).collect();
-        assert_eq!(cmds, vec!["firewall-cmd --permanent --zone=public --add-service=https", "firewall-cmd --zone=public --add-service=https"]);
+        let cmds: Vec<&str> = change
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("_o=$(")
+                    .and_then(|l| l.split(" 2>&1)").next())
+            })
+            .collect();
+        assert_eq!(
+            cmds,
+            vec![
+                "firewall-cmd --permanent --zone=public --add-service=https",
+                "firewall-cmd --zone=public --add-service=https"
+            ]
+        );
         assert_eq!(rec.scripts().len(), 2);
     }
 
     #[tokio::test]
     async fn idempotent_when_recorded_as_present() {
         let rec = Recording::new();
-        rec.on("--query-service=https", 0, "FWD|running\nQ|0|0|yes\nQ|1|0|yes\n");
-        let o = run(&rec, serde_json::from_str(HTTPS).unwrap(), false).await.unwrap();
+        rec.on(
+            "--query-service=https",
+            0,
+            "FWD|running\nQ|0|0|yes\nQ|1|0|yes\n",
+        );
+        let o = run(&rec, serde_json::from_str(HTTPS).unwrap(), false)
+            .await
+            .unwrap();
         assert!(!o.changed);
-        assert_eq!(o.msg.as_deref(), Some("Permanent and Non-Permanent(immediate) operation"));
+        assert_eq!(
+            o.msg.as_deref(),
+            Some("Permanent and Non-Permanent(immediate) operation")
+        );
         assert_eq!(rec.scripts().len(), 1, "only the read");
         // Only the runtime layer missing: only it is added.
         let rec = Recording::new();
-        rec.on("--query-service=https", 0, "FWD|running\nQ|0|0|yes\nQ|1|1|no\n");
-        run(&rec, serde_json::from_str(HTTPS).unwrap(), false).await.unwrap();
+        rec.on(
+            "--query-service=https",
+            0,
+            "FWD|running\nQ|0|0|yes\nQ|1|1|no\n",
+        );
+        run(&rec, serde_json::from_str(HTTPS).unwrap(), false)
+            .await
+            .unwrap();
         let change = change_script(&rec).unwrap();
-        assert!(change.contains("firewall-cmd --zone=public --add-service=https") && !change.contains("--permanent"));
+        assert!(
+            change.contains("firewall-cmd --zone=public --add-service=https")
+                && !change.contains("--permanent")
+        );
     }
 
     #[tokio::test]
     async fn check_mode_changes_nothing() {
         let rec = Recording::new();
-        rec.on("--query-service=https", 0, "FWD|running\nQ|0|1|no\nQ|1|1|no\n");
-        let o = run(&rec, serde_json::from_str(HTTPS).unwrap(), true).await.unwrap();
+        rec.on(
+            "--query-service=https",
+            0,
+            "FWD|running\nQ|0|1|no\nQ|1|1|no\n",
+        );
+        let o = run(&rec, serde_json::from_str(HTTPS).unwrap(), true)
+            .await
+            .unwrap();
         assert!(o.changed);
         assert_eq!(rec.scripts().len(), 1);
         assert!(!rec.ran("--add-service"));
-        assert_eq!(o.data["commands"][0], "firewall-cmd --permanent --zone=public --add-service=https");
+        assert_eq!(
+            o.data["commands"][0],
+            "firewall-cmd --permanent --zone=public --add-service=https"
+        );
     }
 
     #[tokio::test]
     async fn port_disabled_runtime_only_with_default_zone() {
         let rec = Recording::new();
         rec.on("--query-port=8081/tcp", 0, "FWD|running\nQ|0|0|yes\n");
-        let o = run(&rec, json!({"port": "8081/tcp", "state": "disabled"}), false).await.unwrap();
+        let o = run(
+            &rec,
+            json!({"port": "8081/tcp", "state": "disabled"}),
+            false,
+        )
+        .await
+        .unwrap();
         assert!(o.changed);
-        assert_eq!(o.msg.as_deref(), Some("Non-permanent operation, Changed port 8081/tcp to disabled"));
+        assert_eq!(
+            o.msg.as_deref(),
+            Some("Non-permanent operation, Changed port 8081/tcp to disabled")
+        );
         assert!(rec.scripts()[0].contains("fwq 0 firewall-cmd --query-port=8081/tcp\n"));
-        assert!(change_script(&rec).unwrap().contains("firewall-cmd --remove-port=8081/tcp 2>&1"));
-        assert!(run(&Recording::new(), json!({"port": "8081", "state": "enabled"}), false).await.unwrap_err().to_string().contains("improper port format"));
+        assert!(change_script(&rec)
+            .unwrap()
+            .contains("firewall-cmd --remove-port=8081/tcp 2>&1"));
+        assert!(run(
+            &Recording::new(),
+            json!({"port": "8081", "state": "enabled"}),
+            false
+        )
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("improper port format"));
     }
 
     #[tokio::test]
@@ -476,67 +654,198 @@ mod tests {
         let rec = Recording::new();
         rec.on("--query-rich-rule", 0, "FWD|running\nQ|0|1|no\n");
         let rule = r#"rule family="ipv4" source address="192.0.2.0/24" service name="ssh" accept"#;
-        run(&rec, json!({"rich_rule": rule, "zone": "internal", "timeout": 300, "state": "enabled"}), false).await.unwrap();
+        run(
+            &rec,
+            json!({"rich_rule": rule, "zone": "internal", "timeout": 300, "state": "enabled"}),
+            false,
+        )
+        .await
+        .unwrap();
         let change = change_script(&rec).unwrap();
-        assert!(change.contains(&format!("firewall-cmd --zone=internal {} --timeout=300", quote(&format!("--add-rich-rule={rule}")))), "{change}");
+        assert!(
+            change.contains(&format!(
+                "firewall-cmd --zone=internal {} --timeout=300",
+                quote(&format!("--add-rich-rule={rule}"))
+            )),
+            "{change}"
+        );
         let rec = Recording::new();
-        rec.on("--query-forward-port", 0, "FWD|running\nQ|0|1|no\nQ|1|0|yes\n");
+        rec.on(
+            "--query-forward-port",
+            0,
+            "FWD|running\nQ|0|1|no\nQ|1|0|yes\n",
+        );
         let o = run(&rec, json!({"port_forward": [{"port": 443, "proto": "tcp", "toport": 8443}], "permanent": true, "immediate": true, "state": "enabled"}), false).await.unwrap();
         assert!(rec.scripts()[0].contains("--query-forward-port=port=443:proto=tcp:toport=8443"));
-        assert_eq!(o.data["commands"], json!(["firewall-cmd --permanent --add-forward-port=port=443:proto=tcp:toport=8443"]));
+        assert_eq!(
+            o.data["commands"],
+            json!(["firewall-cmd --permanent --add-forward-port=port=443:proto=tcp:toport=8443"])
+        );
     }
 
     #[tokio::test]
     async fn interface_source_masquerade_zone_target_default() {
         let rec = Recording::new();
         rec.on("--query-interface=eth2", 0, "FWD|running\nQ|0|1|no\n");
-        let o = run(&rec, json!({"interface": "eth2", "zone": "trusted", "permanent": true, "state": "enabled"}), false).await.unwrap();
-        assert_eq!(o.data["commands"], json!(["firewall-cmd --permanent --zone=trusted --change-interface=eth2"]));
-        assert!(run(&Recording::new(), json!({"interface": "eth2", "state": "enabled"}), false).await.is_err(), "interface needs zone");
-        assert!(run(&Recording::new(), json!({"source": "192.0.2.0/24", "state": "enabled"}), false).await.is_err(), "source needs permanent");
+        let o = run(
+            &rec,
+            json!({"interface": "eth2", "zone": "trusted", "permanent": true, "state": "enabled"}),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            o.data["commands"],
+            json!(["firewall-cmd --permanent --zone=trusted --change-interface=eth2"])
+        );
+        assert!(
+            run(
+                &Recording::new(),
+                json!({"interface": "eth2", "state": "enabled"}),
+                false
+            )
+            .await
+            .is_err(),
+            "interface needs zone"
+        );
+        assert!(
+            run(
+                &Recording::new(),
+                json!({"source": "192.0.2.0/24", "state": "enabled"}),
+                false
+            )
+            .await
+            .is_err(),
+            "source needs permanent"
+        );
 
         let rec = Recording::new();
         rec.on("--query-masquerade", 0, "FWD|running\nQ|0|0|yes\n");
-        let o = run(&rec, json!({"masquerade": "yes", "zone": "dmz", "permanent": true, "state": "disabled"}), false).await.unwrap();
-        assert_eq!(o.data["commands"], json!(["firewall-cmd --permanent --zone=dmz --remove-masquerade"]));
+        let o = run(
+            &rec,
+            json!({"masquerade": "yes", "zone": "dmz", "permanent": true, "state": "disabled"}),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            o.data["commands"],
+            json!(["firewall-cmd --permanent --zone=dmz --remove-masquerade"])
+        );
 
         let rec = Recording::new();
-        rec.on("--get-zones", 0, "FWD|running\nQ|0|0|block dmz drop public trusted\n");
-        let o = run(&rec, json!({"zone": "custom", "permanent": true, "state": "present"}), false).await.unwrap();
-        assert_eq!(o.data["commands"], json!(["firewall-cmd --permanent --new-zone=custom"]));
+        rec.on(
+            "--get-zones",
+            0,
+            "FWD|running\nQ|0|0|block dmz drop public trusted\n",
+        );
+        let o = run(
+            &rec,
+            json!({"zone": "custom", "permanent": true, "state": "present"}),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            o.data["commands"],
+            json!(["firewall-cmd --permanent --new-zone=custom"])
+        );
         let rec = Recording::new();
         rec.on("--get-zones", 0, "FWD|running\nQ|0|0|block custom public\n");
-        assert!(!run(&rec, json!({"zone": "custom", "permanent": true, "state": "present"}), false).await.unwrap().changed);
-        assert!(run(&Recording::new(), json!({"zone": "custom", "state": "present"}), false).await.is_err(), "zone ops are permanent");
-        assert!(run(&Recording::new(), json!({"service": "http", "state": "present"}), false).await.unwrap_err().to_string().contains("zone level operations"));
+        assert!(
+            !run(
+                &rec,
+                json!({"zone": "custom", "permanent": true, "state": "present"}),
+                false
+            )
+            .await
+            .unwrap()
+            .changed
+        );
+        assert!(
+            run(
+                &Recording::new(),
+                json!({"zone": "custom", "state": "present"}),
+                false
+            )
+            .await
+            .is_err(),
+            "zone ops are permanent"
+        );
+        assert!(run(
+            &Recording::new(),
+            json!({"service": "http", "state": "present"}),
+            false
+        )
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("zone level operations"));
 
         let rec = Recording::new();
         rec.on("--get-target", 0, "FWD|running\nQ|0|0|default\n");
-        let o = run(&rec, json!({"zone": "internal", "target": "ACCEPT", "permanent": true, "state": "present"}), false).await.unwrap();
-        assert_eq!(o.data["commands"], json!(["firewall-cmd --permanent --zone=internal --set-target=ACCEPT"]));
+        let o = run(
+            &rec,
+            json!({"zone": "internal", "target": "ACCEPT", "permanent": true, "state": "present"}),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            o.data["commands"],
+            json!(["firewall-cmd --permanent --zone=internal --set-target=ACCEPT"])
+        );
         let rec = Recording::new();
         rec.on("--get-target", 0, "FWD|running\nQ|0|0|ACCEPT\n");
         assert!(!run(&rec, json!({"zone": "internal", "target": "ACCEPT", "permanent": true, "state": "present"}), false).await.unwrap().changed);
 
         let rec = Recording::new();
         rec.on("--get-default-zone", 0, "FWD|running\nQ|0|0|public\n");
-        let o = run(&rec, json!({"zone": "trusted", "default": true, "permanent": true, "state": "enabled"}), false).await.unwrap();
-        assert_eq!(o.data["commands"], json!(["firewall-cmd --set-default-zone=trusted"]));
+        let o = run(
+            &rec,
+            json!({"zone": "trusted", "default": true, "permanent": true, "state": "enabled"}),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            o.data["commands"],
+            json!(["firewall-cmd --set-default-zone=trusted"])
+        );
     }
 
     #[tokio::test]
     async fn offline_daemon_uses_firewall_offline_cmd() {
         let rec = Recording::new();
         rec.on("--query-service=https", 0, "FWD|offline\nQ|0|1|no\n");
-        let o = run(&rec, json!({"service": "https", "zone": "public", "permanent": true, "state": "enabled"}), false).await.unwrap();
-        assert!(rec.scripts()[0].contains("fwq 0 firewall-offline-cmd --zone=public --query-service=https\n"));
-        assert_eq!(o.data["commands"], json!(["firewall-offline-cmd --zone=public --add-service=https"]));
-        assert!(o.msg.unwrap().ends_with("(offline operation: only on-disk configs were altered)"));
+        let o = run(
+            &rec,
+            json!({"service": "https", "zone": "public", "permanent": true, "state": "enabled"}),
+            false,
+        )
+        .await
+        .unwrap();
+        assert!(rec.scripts()[0]
+            .contains("fwq 0 firewall-offline-cmd --zone=public --query-service=https\n"));
+        assert_eq!(
+            o.data["commands"],
+            json!(["firewall-offline-cmd --zone=public --add-service=https"])
+        );
+        assert!(o
+            .msg
+            .unwrap()
+            .ends_with("(offline operation: only on-disk configs were altered)"));
         // Immediate changes need the daemon, unless offline: true.
         let rec = Recording::new();
         rec.on("--query-service=https", 0, "FWD|offline\n");
-        let e = run(&rec, serde_json::from_str(HTTPS).unwrap(), false).await.unwrap_err();
-        assert!(e.to_string().starts_with("firewall is not currently running"), "{e}");
+        let e = run(&rec, serde_json::from_str(HTTPS).unwrap(), false)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("firewall is not currently running"),
+            "{e}"
+        );
         let rec = Recording::new();
         rec.on("--query-service=https", 0, "FWD|offline\nQ|0|0|yes\n");
         let mut a: Value = serde_json::from_str(HTTPS).unwrap();
@@ -544,19 +853,39 @@ mod tests {
         assert!(!run(&rec, a, false).await.unwrap().changed);
         let rec = Recording::new();
         rec.on("fwq()", 0, "FWD|missing\n");
-        assert!(run(&rec, serde_json::from_str(HTTPS).unwrap(), false).await.unwrap_err().to_string().contains("not installed"));
+        assert!(run(&rec, serde_json::from_str(HTTPS).unwrap(), false)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("not installed"));
     }
 
     #[tokio::test]
     async fn failures_carry_firewalld_errors() {
         let rec = Recording::new();
-        rec.on("--query-service=nosuch", 0, "FWD|running\nQ|0|101|Error: INVALID_SERVICE: nosuch\n");
-        let e = run(&rec, json!({"service": "nosuch", "permanent": true, "state": "enabled"}), false).await.unwrap_err();
+        rec.on(
+            "--query-service=nosuch",
+            0,
+            "FWD|running\nQ|0|101|Error: INVALID_SERVICE: nosuch\n",
+        );
+        let e = run(
+            &rec,
+            json!({"service": "nosuch", "permanent": true, "state": "enabled"}),
+            false,
+        )
+        .await
+        .unwrap_err();
         assert!(e.to_string().contains("INVALID_SERVICE"), "{e}");
         let rec = Recording::new();
         rec.on("--query-service=x", 0, "FWD|running\nQ|0|1|no\n");
-        rec.on_err("--add-service=x", 112, "firewall-cmd --add-service=x: Error: INVALID_ZONE");
-        let e = run(&rec, json!({"service": "x", "state": "enabled"}), false).await.unwrap_err();
+        rec.on_err(
+            "--add-service=x",
+            112,
+            "firewall-cmd --add-service=x: Error: INVALID_ZONE",
+        );
+        let e = run(&rec, json!({"service": "x", "state": "enabled"}), false)
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("INVALID_ZONE"), "{e}");
     }
 }

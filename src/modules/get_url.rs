@@ -54,7 +54,9 @@ pub fn parse_checksum(s: &str) -> Result<Option<(String, String)>, ModError> {
     if s.trim().is_empty() {
         return Ok(None);
     }
-    let (a, v) = s.split_once(':').ok_or_else(|| ModError::fail("The checksum parameter has to be in format <algorithm>:<checksum>"))?;
+    let (a, v) = s.split_once(':').ok_or_else(|| {
+        ModError::fail("The checksum parameter has to be in format <algorithm>:<checksum>")
+    })?;
     let a = a.trim().to_lowercase();
     netfile::digest_cmd(&a)?;
     Ok(Some((a, v.trim().to_string())))
@@ -62,7 +64,11 @@ pub fn parse_checksum(s: &str) -> Result<Option<(String, String)>, ModError> {
 
 /// Normalises a digest like Ansible (drops non-word characters) and checks it is hex.
 pub fn clean_digest(d: &str) -> Result<String, ModError> {
-    let c: String = d.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect::<String>().to_lowercase();
+    let c: String = d
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '_')
+        .collect::<String>()
+        .to_lowercase();
     if c.is_empty() || !c.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(ModError::fail("The checksum format is invalid"));
     }
@@ -77,7 +83,9 @@ pub fn digest_from_list(text: &str, filename: &str) -> Option<String> {
         return Some(lines[0].trim().to_string());
     }
     for l in lines {
-        let Some((sum, name)) = l.split_once(' ') else { continue };
+        let Some((sum, name)) = l.split_once(' ') else {
+            continue;
+        };
         let name = name.strip_prefix([' ', '*']).unwrap_or(name).trim();
         let name = name.trim_start_matches("./");
         if name.trim_matches(|c| c == '.' || c == '/') == filename {
@@ -93,7 +101,12 @@ fn request(args: &Args, url: &str) -> HttpReq {
 
 /// stdin for the request script: a curl config or a wgetrc.
 fn tool_input(tool: &str, req: &HttpReq) -> Result<Vec<u8>, ModError> {
-    Ok(if tool == "wget" { netfile::wgetrc(req)? } else { netfile::curl_config(req) }.into_bytes())
+    Ok(if tool == "wget" {
+        netfile::wgetrc(req)?
+    } else {
+        netfile::curl_config(req)
+    }
+    .into_bytes())
 }
 
 fn no_tool() -> ModError {
@@ -134,9 +147,13 @@ impl Module for GetUrl {
         let tool = p1.get("TOOL").unwrap_or("none").to_string();
         let target = p1.get("TARGET").unwrap_or(&dest).to_string();
         let st = util::parse_stat(&out.stdout_str());
-        let mut o = Outcome::ok().with("url", url.clone()).with("dest", target.clone());
+        let mut o = Outcome::ok()
+            .with("url", url.clone())
+            .with("dest", target.clone());
         if st.exists && st.kind != "file" {
-            return Err(ModError::fail(format!("Destination {target} exists and is not a regular file")));
+            return Err(ModError::fail(format!(
+                "Destination {target} exists and is not a regular file"
+            )));
         }
 
         // 2. The expected digest (a checksums URL is fetched on the target).
@@ -159,11 +176,20 @@ impl Module for GetUrl {
                     return Err(ModError::fail(format!("Request failed: {} ({v})", f.error)));
                 }
                 if f.status != 200 && !v.starts_with("file:") && !v.starts_with("ftp") {
-                    return Err(ModError::fail(format!("Request failed: status {} fetching checksums from {v}", f.status)));
+                    return Err(ModError::fail(format!(
+                        "Request failed: status {} fetching checksums from {v}",
+                        f.status
+                    )));
                 }
-                let text = String::from_utf8_lossy(p.blocks.get("BODY").map(Vec::as_slice).unwrap_or_default()).into_owned();
-                let d = digest_from_list(&text, &fname)
-                    .ok_or_else(|| ModError::fail(format!("Unable to find a checksum for file '{fname}' in '{v}'")))?;
+                let text = String::from_utf8_lossy(
+                    p.blocks.get("BODY").map(Vec::as_slice).unwrap_or_default(),
+                )
+                .into_owned();
+                let d = digest_from_list(&text, &fname).ok_or_else(|| {
+                    ModError::fail(format!(
+                        "Unable to find a checksum for file '{fname}' in '{v}'"
+                    ))
+                })?;
                 Some((a.clone(), clean_digest(&d)?))
             }
             Some((a, v)) => Some((a.clone(), clean_digest(v)?)),
@@ -182,7 +208,14 @@ impl Module for GetUrl {
         if tool == "none" {
             return Err(no_tool());
         }
-        let req = HttpReq { method: if ctx.check_mode { "HEAD".into() } else { "GET".into() }, ..request(args, &url) };
+        let req = HttpReq {
+            method: if ctx.check_mode {
+                "HEAD".into()
+            } else {
+                "GET".into()
+            },
+            ..request(args, &url)
+        };
         let accept_any = url.starts_with("file:") || url.starts_with("ftp");
 
         // 4. Check mode: only ask whether the URL answers (HEAD), like Ansible.
@@ -198,7 +231,9 @@ impl Module for GetUrl {
                 return Err(ModError::fail(format!("Request failed: {}", f.error)));
             }
             o.changed = true;
-            return Ok(o.with("status_code", f.status).msg(format!("OK ({} bytes)", f.size)));
+            return Ok(o
+                .with("status_code", f.status)
+                .msg(format!("OK ({} bytes)", f.size)));
         }
 
         // 5. Download into a temp file beside dest, verify, place, set attributes.
@@ -245,33 +280,67 @@ printf 'MD5|%s\n' "$(md5sum < "$d" 2>/dev/null | cut -d' ' -f1)"
         let out = ctx.sh_in(&script, Some(&tool_input(&tool, &req)?)).await?;
         if out.rc != 0 {
             let err = out.stderr_str();
-            return Err(ModError::fail(if err.trim().is_empty() { format!("download failed (rc={})", out.rc) } else { err.trim().to_string() }));
+            return Err(ModError::fail(if err.trim().is_empty() {
+                format!("download failed (rc={})", out.rc)
+            } else {
+                err.trim().to_string()
+            }));
         }
         let p = Printed::parse(&out.stdout, &["HDR"]);
         let f = netfile::parse_fetched(&p);
-        let hdr = String::from_utf8_lossy(p.blocks.get("HDR").map(Vec::as_slice).unwrap_or_default()).into_owned();
+        let hdr =
+            String::from_utf8_lossy(p.blocks.get("HDR").map(Vec::as_slice).unwrap_or_default())
+                .into_owned();
         let (code, reason, headers) = netfile::parse_headers(&hdr);
         let elapsed = f.seconds as i64;
         o = o.with("elapsed", elapsed);
         if f.status == -1 {
             let mut data = o.data.clone();
             data.insert("status_code".into(), Value::from(-1));
-            return Err(ModError::Failed { msg: format!("Request failed: {}", f.error), data });
+            return Err(ModError::Failed {
+                msg: format!("Request failed: {}", f.error),
+                data,
+            });
         }
-        let status = if f.status == 0 && accept_any { 200 } else { f.status };
+        let status = if f.status == 0 && accept_any {
+            200
+        } else {
+            f.status
+        };
         if status != 200 && !accept_any {
             let mut data = o.data.clone();
             data.insert("status_code".into(), Value::from(status));
-            data.insert("response".into(), Value::from(netfile::status_msg(code, &reason, &headers)));
-            return Err(ModError::Failed { msg: "Request failed".into(), data });
+            data.insert(
+                "response".into(),
+                Value::from(netfile::status_msg(code, &reason, &headers)),
+            );
+            return Err(ModError::Failed {
+                msg: "Request failed".into(),
+                data,
+            });
         }
-        let (src_sum, size) = p.get("SRC").and_then(|s| s.split_once('|')).map(|(a, b)| (a.to_string(), b.trim().parse::<u64>().unwrap_or(0))).unwrap_or_default();
-        o = o.with("status_code", status).with("checksum_src", src_sum).with("size", size);
-        o = o.with("checksum_dest", p.get("DEST").map(|s| Value::from(s.to_string())).unwrap_or(Value::Null));
+        let (src_sum, size) = p
+            .get("SRC")
+            .and_then(|s| s.split_once('|'))
+            .map(|(a, b)| (a.to_string(), b.trim().parse::<u64>().unwrap_or(0)))
+            .unwrap_or_default();
+        o = o
+            .with("status_code", status)
+            .with("checksum_src", src_sum)
+            .with("size", size);
+        o = o.with(
+            "checksum_dest",
+            p.get("DEST")
+                .map(|s| Value::from(s.to_string()))
+                .unwrap_or(Value::Null),
+        );
         if p.has("MISMATCH") {
             let (_, want) = expected.unwrap_or_default();
             let got = p.get("DG").unwrap_or_default();
-            return Err(ModError::Failed { msg: format!("The checksum for {target} did not match {want}; it was {got}."), data: o.data });
+            return Err(ModError::Failed {
+                msg: format!("The checksum for {target} did not match {want}; it was {got}."),
+                data: o.data,
+            });
         }
         o.changed = p.get("PLACE") == Some("new") || !p.all("ATTR").is_empty();
         if let Some(b) = p.get("BACKUP") {
@@ -282,13 +351,23 @@ printf 'MD5|%s\n' "$(md5sum < "$d" 2>/dev/null | cut -d' ' -f1)"
         }
         let fin = util::parse_stat(&out.stdout_str());
         o = with_file_facts(o, &fin);
-        let msg = if headers.is_empty() { format!("OK ({size} bytes)") } else { netfile::status_msg(code, &reason, &headers) };
+        let msg = if headers.is_empty() {
+            format!("OK ({size} bytes)")
+        } else {
+            netfile::status_msg(code, &reason, &headers)
+        };
         Ok(o.msg(msg))
     }
 }
 
 /// The file is already right; only its attributes may need fixing.
-async fn keep_existing(args: &Args, ctx: &Ctx<'_>, mut o: Outcome, target: &str, st: &util::RStat) -> ModResult {
+async fn keep_existing(
+    args: &Args,
+    ctx: &Ctx<'_>,
+    mut o: Outcome,
+    target: &str,
+    st: &util::RStat,
+) -> ModResult {
     let fixes = super::file::attr_fixes(args, target, st, false)?;
     o = with_file_facts(o, st);
     if fixes.is_empty() {
@@ -296,7 +375,11 @@ async fn keep_existing(args: &Args, ctx: &Ctx<'_>, mut o: Outcome, target: &str,
     }
     o.changed = true;
     if !ctx.check_mode {
-        let script = format!("{}ferry_attr {}", netfile::attr_function(args)?, quote(target));
+        let script = format!(
+            "{}ferry_attr {}",
+            netfile::attr_function(args)?,
+            quote(target)
+        );
         let out = ctx.sh(&script).await?;
         if out.rc != 0 {
             return Err(ModError::fail(out.stderr_str().trim().to_string()));
@@ -371,9 +454,14 @@ mod tests {
                 let method = parts.next().unwrap_or("").to_string();
                 let path = parts.next().unwrap_or("").to_string();
                 h2.lock().unwrap().push(format!("{method} {path} {auth}"));
-                let resp: Vec<u8> = if path.starts_with("/private") && auth != "Authorization: Basic dTpzM2NyZXQ=" {
+                let resp: Vec<u8> = if path.starts_with("/private")
+                    && auth != "Authorization: Basic dTpzM2NyZXQ="
+                {
                     b"HTTP/1.0 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"t\"\r\nContent-Length: 0\r\n\r\n".to_vec()
-                } else if let Some((_, data)) = files.iter().find(|(p, _)| *p == path.trim_start_matches("/private")) {
+                } else if let Some((_, data)) = files
+                    .iter()
+                    .find(|(p, _)| *p == path.trim_start_matches("/private"))
+                {
                     let mut v = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n", data.len()).into_bytes();
                     if method != "HEAD" {
                         v.extend_from_slice(data);
@@ -390,7 +478,10 @@ mod tests {
 
     #[test]
     fn checksum_parsing() {
-        assert_eq!(parse_checksum("sha256:ABC").unwrap(), Some(("sha256".into(), "ABC".into())));
+        assert_eq!(
+            parse_checksum("sha256:ABC").unwrap(),
+            Some(("sha256".into(), "ABC".into()))
+        );
         assert_eq!(parse_checksum("").unwrap(), None);
         assert!(parse_checksum("nocolon").is_err());
         assert!(parse_checksum("whirlpool:ab").is_err());
@@ -411,7 +502,10 @@ mod tests {
     #[tokio::test]
     async fn downloads_verifies_and_is_idempotent() {
         let data = b"payload v1\n".to_vec();
-        let srv = serve(vec![("/f.txt", data.clone()), ("/SUMS", format!("{}  f.txt\n", sha256(&data)).into_bytes())]);
+        let srv = serve(vec![
+            ("/f.txt", data.clone()),
+            ("/SUMS", format!("{}  f.txt\n", sha256(&data)).into_bytes()),
+        ]);
         let env = TestEnv::new();
         let dest = env.path("f.txt");
         let url = format!("http://127.0.0.1:{}/f.txt", srv.port);
@@ -427,7 +521,11 @@ mod tests {
         assert_eq!(field(&o, "mode"), "0640");
         assert_eq!(field(&o, "checksum_src"), util::sha1_hex(&data).as_str());
         assert!(field(&o, "checksum_dest").is_null());
-        let leftovers: Vec<_> = std::fs::read_dir(env.dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(".ferry")).collect();
+        let leftovers: Vec<_> = std::fs::read_dir(env.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".ferry"))
+            .collect();
         assert!(leftovers.is_empty());
         // Same checksum: no request at all.
         let before = srv.hits.lock().unwrap().len();
@@ -456,11 +554,18 @@ mod tests {
         let o = env.ok(&GetUrl, json!({"url": url, "dest": dest})).await;
         assert!(!o.changed);
         assert_eq!(env.read("a"), "old\n");
-        let o = env.ok(&GetUrl, json!({"url": url, "dest": dest, "force": true, "backup": true})).await;
+        let o = env
+            .ok(
+                &GetUrl,
+                json!({"url": url, "dest": dest, "force": true, "backup": true}),
+            )
+            .await;
         assert!(o.changed);
         assert_eq!(env.read("a"), "new\n");
         assert!(field(&o, "backup_file").as_str().unwrap().contains("/a."));
-        let o = env.ok(&GetUrl, json!({"url": url, "dest": dest, "force": true})).await;
+        let o = env
+            .ok(&GetUrl, json!({"url": url, "dest": dest, "force": true}))
+            .await;
         assert!(!o.changed, "same content must not count as a change");
         let e = env.run(&GetUrl, json!({"url": format!("http://127.0.0.1:{}/missing", srv.port), "dest": env.path("m")})).await.unwrap_err();
         match e {
@@ -478,13 +583,19 @@ mod tests {
         let env = TestEnv::new();
         let rec = crate::connection::recording::Recording::new();
         rec.on("TOOL|", 0, "TOOL|curl\nTARGET|/x/s\nSTAT|absent\n");
-        let (t, sc) = (crate::template::Templar::new(), crate::template::Scope::new());
+        let (t, sc) = (
+            crate::template::Templar::new(),
+            crate::template::Scope::new(),
+        );
         let ctx = crate::modules::testutil::ctx_on(&rec, &t, &sc, false, false);
         let args = SPEC.validate(json!({"url": "http://h/s", "dest": "/x/s", "url_username": "u", "url_password": "s3cret", "force_basic_auth": true}).as_object().unwrap().clone()).unwrap();
         let _ = GetUrl.run(&args, &ctx).await;
         assert!(rec.scripts().iter().all(|s| !s.contains("s3cret")));
         let stdins = rec.stdins.lock().unwrap().clone();
-        assert!(stdins.iter().flatten().any(|s| String::from_utf8_lossy(s).contains("user = \"u:s3cret\"")));
+        assert!(stdins
+            .iter()
+            .flatten()
+            .any(|s| String::from_utf8_lossy(s).contains("user = \"u:s3cret\"")));
         // And for real: Basic auth works through the config.
         let o = env.ok(&GetUrl, json!({"url": format!("http://127.0.0.1:{}/private/s", srv.port), "dest": env.path("s"), "url_username": "u", "url_password": "s3cret", "force_basic_auth": true})).await;
         assert!(o.changed);

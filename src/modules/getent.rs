@@ -34,8 +34,15 @@ pub fn parse(out: &str, split: Option<&str>) -> Map<String, Value> {
             Some(sep) => line.split(sep).collect(),
             None => line.split_whitespace().collect(),
         };
-        let Some(first) = record.first() else { continue };
-        let rest = Value::Array(record[1..].iter().map(|s| Value::String(s.to_string())).collect());
+        let Some(first) = record.first() else {
+            continue;
+        };
+        let rest = Value::Array(
+            record[1..]
+                .iter()
+                .map(|s| Value::String(s.to_string()))
+                .collect(),
+        );
         match seen.get_mut(*first) {
             Some(n) => {
                 if *n == 1 {
@@ -66,11 +73,17 @@ impl Module for Getent {
         let db = args.req_str("database")?;
         let key = args.str("key");
         if args.get("split").is_some() && args.str("split") == Some("") {
-            return Err(ModError::fail("Invalid split value. The value must be a non-empty string"));
+            return Err(ModError::fail(
+                "Invalid split value. The value must be a non-empty string",
+            ));
         }
         let split = args
             .str("split")
-            .or_else(|| ["passwd", "shadow", "group", "gshadow"].contains(&db).then_some(":"))
+            .or_else(|| {
+                ["passwd", "shadow", "group", "gshadow"]
+                    .contains(&db)
+                    .then_some(":")
+            })
             .map(|s| if s == "\\t" { "\t" } else { s });
         let mut cmd = String::from("getent");
         if let Some(s) = args.str("service") {
@@ -80,13 +93,18 @@ impl Module for Getent {
         if let Some(k) = key {
             cmd.push_str(&format!(" {}", quote(k)));
         }
-        let out = ctx.sh(&format!("PATH=\"$PATH:/usr/bin:/bin\"\n{cmd}")).await?;
+        let out = ctx
+            .sh(&format!("PATH=\"$PATH:/usr/bin:/bin\"\n{cmd}"))
+            .await?;
         let tree = format!("getent_{db}");
         let mut facts = Map::new();
         let msg = match out.rc {
             0 => {
                 facts.insert(tree, Value::Object(parse(&out.stdout_str(), split)));
-                return Ok(Outcome { facts: Some(facts), ..Outcome::ok() });
+                return Ok(Outcome {
+                    facts: Some(facts),
+                    ..Outcome::ok()
+                });
             }
             1 => "Missing arguments, or database unknown.",
             2 => {
@@ -95,7 +113,11 @@ impl Module for Getent {
                     let mut m = Map::new();
                     m.insert(key.unwrap_or_default().to_string(), Value::Null);
                     facts.insert(tree, Value::Object(m));
-                    return Ok(Outcome { facts: Some(facts), ..Outcome::ok() }.msg(msg));
+                    return Ok(Outcome {
+                        facts: Some(facts),
+                        ..Outcome::ok()
+                    }
+                    .msg(msg));
                 }
                 msg
             }
@@ -115,8 +137,14 @@ mod tests {
     #[test]
     fn splits_like_ansible() {
         let m = parse("root:x:0:0:root:/root:/bin/bash\n", Some(":"));
-        assert_eq!(m["root"], json!(["x", "0", "0", "root", "/root", "/bin/bash"]));
-        let m = parse("127.0.0.1       localhost\n::1  localhost ip6-localhost\n", None);
+        assert_eq!(
+            m["root"],
+            json!(["x", "0", "0", "root", "/root", "/bin/bash"])
+        );
+        let m = parse(
+            "127.0.0.1       localhost\n::1  localhost ip6-localhost\n",
+            None,
+        );
         assert_eq!(m["127.0.0.1"], json!(["localhost"]));
         // Repeated keys become a list of records.
         let m = parse("http 80/tcp www\nhttp 80/udp\n", None);
@@ -126,12 +154,31 @@ mod tests {
     #[tokio::test]
     async fn local_lookups() {
         let env = TestEnv::new();
-        let o = env.ok(&Getent, json!({"database": "passwd", "key": "root"})).await;
+        let o = env
+            .ok(&Getent, json!({"database": "passwd", "key": "root"}))
+            .await;
         let f = o.facts.unwrap();
         assert_eq!(f["getent_passwd"]["root"][1], "0");
-        let e = env.run(&Getent, json!({"database": "passwd", "key": "ferry-nobody-here"})).await.unwrap_err();
-        assert_eq!(e.to_string(), "One or more supplied key could not be found in the database.");
-        let o = env.ok(&Getent, json!({"database": "passwd", "key": "ferry-nobody-here", "fail_key": false})).await;
-        assert_eq!(o.facts.unwrap()["getent_passwd"], json!({"ferry-nobody-here": null}));
+        let e = env
+            .run(
+                &Getent,
+                json!({"database": "passwd", "key": "ferry-nobody-here"}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "One or more supplied key could not be found in the database."
+        );
+        let o = env
+            .ok(
+                &Getent,
+                json!({"database": "passwd", "key": "ferry-nobody-here", "fail_key": false}),
+            )
+            .await;
+        assert_eq!(
+            o.facts.unwrap()["getent_passwd"],
+            json!({"ferry-nobody-here": null})
+        );
     }
 }

@@ -60,7 +60,8 @@ pub fn parse_ls_remote(out: &str) -> Remote {
                 r.head_branch = target.strip_prefix("refs/heads/").map(str::to_string);
             }
         } else if let Some((sha, name)) = l.split_once('\t') {
-            r.refs.push((sha.trim().to_string(), name.trim().to_string()));
+            r.refs
+                .push((sha.trim().to_string(), name.trim().to_string()));
         }
     }
     r
@@ -68,7 +69,10 @@ pub fn parse_ls_remote(out: &str) -> Remote {
 
 impl Remote {
     fn sha(&self, name: &str) -> Option<&str> {
-        self.refs.iter().find(|(_, n)| n == name).map(|(s, _)| s.as_str())
+        self.refs
+            .iter()
+            .find(|(_, n)| n == name)
+            .map(|(s, _)| s.as_str())
     }
 }
 
@@ -86,9 +90,16 @@ pub fn resolve(remote: &Remote, version: &str) -> Result<(Want, Option<String>),
     if version == "HEAD" {
         let sha = remote.sha("HEAD").map(str::to_string);
         return Ok(match &remote.head_branch {
-            Some(b) => (Want::Branch(b.clone()), remote.sha(&format!("refs/heads/{b}")).map(str::to_string).or(sha)),
+            Some(b) => (
+                Want::Branch(b.clone()),
+                remote
+                    .sha(&format!("refs/heads/{b}"))
+                    .map(str::to_string)
+                    .or(sha),
+            ),
             None => {
-                let sha = sha.ok_or("Could not determine remote revision for HEAD (empty repository?)")?;
+                let sha =
+                    sha.ok_or("Could not determine remote revision for HEAD (empty repository?)")?;
                 (Want::Sha(sha.clone()), Some(sha))
             }
         });
@@ -97,7 +108,9 @@ pub fn resolve(remote: &Remote, version: &str) -> Result<(Want, Option<String>),
         return Ok((Want::Branch(version.to_string()), Some(s.to_string())));
     }
     if let Some(s) = remote.sha(&format!("refs/tags/{version}")) {
-        let peeled = remote.sha(&format!("refs/tags/{version}^{{}}")).unwrap_or(s);
+        let peeled = remote
+            .sha(&format!("refs/tags/{version}^{{}}"))
+            .unwrap_or(s);
         return Ok((Want::Tag(version.to_string()), Some(peeled.to_string())));
     }
     if version.starts_with("refs/") {
@@ -110,7 +123,9 @@ pub fn resolve(remote: &Remote, version: &str) -> Result<(Want, Option<String>),
         let full = (v.len() == 40).then(|| v.clone());
         return Ok((Want::Sha(v), full));
     }
-    Err(format!("Cannot find version '{version}' in the repository: not a branch, tag or commit id"))
+    Err(format!(
+        "Cannot find version '{version}' in the repository: not a branch, tag or commit id"
+    ))
 }
 
 /// Whether a checkout at `head` (and on `branch`) already is the wanted revision.
@@ -137,8 +152,14 @@ fn env_lines(args: &Args) -> Result<String, ModError> {
     if let Some(u) = args.get("umask") {
         let m = match u {
             Value::Number(n) => format!("{:o}", n.as_u64().unwrap_or(0o22)),
-            Value::String(s) if !s.is_empty() && s.chars().all(|c| ('0'..='7').contains(&c)) => s.clone(),
-            other => return Err(ModError::fail(format!("umask must be an octal integer, got {other}"))),
+            Value::String(s) if !s.is_empty() && s.chars().all(|c| ('0'..='7').contains(&c)) => {
+                s.clone()
+            }
+            other => {
+                return Err(ModError::fail(format!(
+                    "umask must be an octal integer, got {other}"
+                )))
+            }
         };
         s.push_str(&format!("umask {m}\n"));
     }
@@ -155,7 +176,10 @@ fn env_lines(args: &Args) -> Result<String, ModError> {
         ssh.push(format!("-i {} -o IdentitiesOnly=yes", quote(k)));
     }
     if !ssh.is_empty() {
-        s.push_str(&format!("export GIT_SSH_COMMAND={}\n", quote(&format!("ssh -o BatchMode=yes {}", ssh.join(" ")))));
+        s.push_str(&format!(
+            "export GIT_SSH_COMMAND={}\n",
+            quote(&format!("ssh -o BatchMode=yes {}", ssh.join(" ")))
+        ));
     }
     Ok(s)
 }
@@ -172,18 +196,31 @@ impl Module for Git {
     async fn run(&self, args: &Args, ctx: &Ctx<'_>) -> ModResult {
         for k in ["archive", "separate_git_dir"] {
             if args.has(k) {
-                return Err(ModError::fail(format!("git: {k} is not supported by ferry")));
+                return Err(ModError::fail(format!(
+                    "git: {k} is not supported by ferry"
+                )));
             }
         }
         if args.bool("verify_commit") {
-            return Err(ModError::fail("git: verify_commit is not supported by ferry"));
+            return Err(ModError::fail(
+                "git: verify_commit is not supported by ferry",
+            ));
         }
         let repo = args.req_str("repo")?.to_string();
+        if repo.starts_with('-') {
+            return Err(ModError::fail(format!(
+                "repo may not start with '-': {repo}"
+            )));
+        }
         let clone = args.bool("clone");
         let dest = match args.str("dest") {
             Some(d) => d.to_string(),
             None if !clone => String::new(),
-            None => return Err(ModError::fail("the destination directory must be specified unless clone=no")),
+            None => {
+                return Err(ModError::fail(
+                    "the destination directory must be specified unless clone=no",
+                ))
+            }
         };
         let version = args.str("version").unwrap_or("HEAD").to_string();
         let remote_name = args.str("remote").unwrap_or("origin").to_string();
@@ -208,23 +245,43 @@ impl Module for Git {
         if text.contains("==NOGIT") {
             return Err(ModError::fail(format!("git is not installed on the target ({git} not found): install it (e.g. apt: name=git)")));
         }
-        let ls_start = text.find("==LSREMOTE\n").map(|i| i + "==LSREMOTE\n".len()).unwrap_or(text.len());
+        let ls_start = text
+            .find("==LSREMOTE\n")
+            .map(|i| i + "==LSREMOTE\n".len())
+            .unwrap_or(text.len());
         let ls_end = text.rfind("==LSRC ").unwrap_or(text.len());
         let ls = &text[ls_start..ls_end.max(ls_start)];
-        let ls_rc: i32 = text[ls_end..].trim_start_matches("==LSRC ").trim().parse().unwrap_or(-1);
+        let ls_rc: i32 = text[ls_end..]
+            .trim_start_matches("==LSRC ")
+            .trim()
+            .parse()
+            .unwrap_or(-1);
         if ls_rc != 0 {
-            return Err(ModError::fail(format!("Failed to read the remote {repo} (git ls-remote rc={ls_rc}): {}", ls.trim())));
+            return Err(ModError::fail(format!(
+                "Failed to read the remote {repo} (git ls-remote rc={ls_rc}): {}",
+                ls.trim()
+            )));
         }
         let remote = parse_ls_remote(ls);
         let (want, wanted_sha) = resolve(&remote, &version).map_err(ModError::fail)?;
         let head_section = &text[..ls_start];
-        let field = |k: &str| head_section.lines().find_map(|l| l.strip_prefix(&format!("{k}|"))).unwrap_or("").trim().to_string();
+        let field = |k: &str| {
+            head_section
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}|")))
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
         let is_repo = head_section.contains("==REPO");
         let before = field("HEAD");
         let branch = field("BRANCH");
         let url = field("URL");
         let local_mods = head_section.lines().any(|l| l == "MODS|1");
-        let remote_after = wanted_sha.clone().map(Value::String).unwrap_or_else(|| Value::String(version.clone()));
+        let remote_after = wanted_sha
+            .clone()
+            .map(Value::String)
+            .unwrap_or_else(|| Value::String(version.clone()));
 
         let mut o = Outcome::ok();
         if !is_repo {
@@ -233,7 +290,18 @@ impl Module for Git {
                 o.changed = true;
                 return Ok(o.with("after", remote_after));
             }
-            let script = format!("{env}{STEP}{}", clone_script(args, &g, &repo, &dest, &remote_name, &want, wanted_sha.as_deref())?);
+            let script = format!(
+                "{env}{STEP}{}",
+                clone_script(
+                    args,
+                    &g,
+                    &repo,
+                    &dest,
+                    &remote_name,
+                    &want,
+                    wanted_sha.as_deref()
+                )?
+            );
             let after = run_change(ctx, &script).await?;
             o.changed = true;
             return Ok(o.with("after", after));
@@ -245,11 +313,19 @@ impl Module for Git {
         if local_mods && !args.bool("force") {
             let mut data = o.data.clone();
             data.insert("after".into(), Value::String(before.clone()));
-            return Err(ModError::Failed { msg: format!("Local modifications exist in the destination: {dest} (force=no)."), data });
+            return Err(ModError::Failed {
+                msg: format!("Local modifications exist in the destination: {dest} (force=no)."),
+                data,
+            });
         }
-        let remote_url_changed = !url.is_empty() && url != repo && unfrack(&url) != unfrack(&repo) || url.is_empty();
+        let remote_url_changed =
+            !url.is_empty() && url != repo && unfrack(&url) != unfrack(&repo) || url.is_empty();
         o = o.with("remote_url_changed", remote_url_changed);
-        let at = if bare { wanted_sha.as_deref() == Some(before.as_str()) && args.str("refspec").is_none() } else { is_at(&before, &branch, &want, wanted_sha.as_deref()) };
+        let at = if bare {
+            wanted_sha.as_deref() == Some(before.as_str()) && args.str("refspec").is_none()
+        } else {
+            is_at(&before, &branch, &want, wanted_sha.as_deref())
+        };
         if ctx.check_mode {
             o.changed = !at || remote_url_changed || local_mods;
             return Ok(o.with("after", remote_after));
@@ -257,11 +333,25 @@ impl Module for Git {
         if at && !remote_url_changed && !local_mods && args.str("refspec").is_none() {
             return Ok(o.with("after", before));
         }
-        let script = format!("{env}{STEP}{}", update_script(args, &g, &repo, &dest, &remote_name, &want, remote_url_changed, local_mods)?);
+        let script = format!(
+            "{env}{STEP}{}",
+            update_script(
+                args,
+                &g,
+                &repo,
+                &dest,
+                &remote_name,
+                &want,
+                remote_url_changed,
+                local_mods
+            )?
+        );
         let after = run_change(ctx, &script).await?;
         o.changed = after != before || local_mods || remote_url_changed;
         if local_mods {
-            o = o.msg(format!("Local modifications exist in the destination: {dest}"));
+            o = o.msg(format!(
+                "Local modifications exist in the destination: {dest}"
+            ));
         }
         Ok(o.with("after", after))
     }
@@ -271,9 +361,19 @@ async fn run_change(ctx: &Ctx<'_>, script: &str) -> Result<String, ModError> {
     let out = ctx.sh(script).await?;
     if out.rc != 0 {
         let e = out.stderr_str();
-        return Err(ModError::fail(if e.trim().is_empty() { format!("git failed (rc={})", out.rc) } else { e.trim().to_string() }));
+        return Err(ModError::fail(if e.trim().is_empty() {
+            format!("git failed (rc={})", out.rc)
+        } else {
+            e.trim().to_string()
+        }));
     }
-    Ok(out.stdout_str().lines().find_map(|l| l.strip_prefix("AFTER|")).unwrap_or_default().trim().to_string())
+    Ok(out
+        .stdout_str()
+        .lines()
+        .find_map(|l| l.strip_prefix("AFTER|"))
+        .unwrap_or_default()
+        .trim()
+        .to_string())
 }
 
 /// Checks out the wanted revision in `$d` (not for bare repositories).
@@ -287,8 +387,14 @@ fn switch_lines(g: &str, remote: &str, want: &Want) -> String {
                 quote(&format!("refs/heads/{b}"))
             )
         }
-        Want::Tag(t) => format!("step 'checkout tag {t}' {g} -C \"$d\" checkout --force {}\n", quote(&format!("refs/tags/{t}"))),
-        Want::Sha(s) => format!("step 'checkout {s}' {g} -C \"$d\" checkout --force {}\n", quote(s)),
+        Want::Tag(t) => format!(
+            "step 'checkout tag {t}' {g} -C \"$d\" checkout --force {}\n",
+            quote(&format!("refs/tags/{t}"))
+        ),
+        Want::Sha(s) => format!(
+            "step 'checkout {s}' {g} -C \"$d\" checkout --force {}\n",
+            quote(s)
+        ),
     }
 }
 
@@ -296,11 +402,23 @@ fn submodule_lines(args: &Args, g: &str) -> String {
     if !args.bool("recursive") || args.bool("bare") {
         return String::new();
     }
-    let remote = if args.bool("track_submodules") { " --remote" } else { "" };
+    let remote = if args.bool("track_submodules") {
+        " --remote"
+    } else {
+        ""
+    };
     format!("if [ -f \"$d/.gitmodules\" ]; then\n  step 'sync submodules' {g} -C \"$d\" submodule sync --recursive\n  step 'update submodules' {g} -C \"$d\" submodule update --init --recursive{remote}\nfi\n")
 }
 
-fn clone_script(args: &Args, g: &str, repo: &str, dest: &str, remote: &str, want: &Want, _sha: Option<&str>) -> Result<String, ModError> {
+fn clone_script(
+    args: &Args,
+    g: &str,
+    repo: &str,
+    dest: &str,
+    remote: &str,
+    want: &Want,
+    _sha: Option<&str>,
+) -> Result<String, ModError> {
     let bare = args.bool("bare");
     let mut c: Vec<String> = vec!["clone".into()];
     if bare {
@@ -317,7 +435,12 @@ fn clone_script(args: &Args, g: &str, repo: &str, dest: &str, remote: &str, want
         if version == "HEAD" || args.has("refspec") {
             c.extend(["--depth".into(), depth.to_string()]);
         } else if let Some(n) = &named {
-            c.extend(["--depth".into(), depth.to_string(), "--branch".into(), n.clone()]);
+            c.extend([
+                "--depth".into(),
+                depth.to_string(),
+                "--branch".into(),
+                n.clone(),
+            ]);
         }
     }
     if let Some(r) = args.str("reference") {
@@ -330,12 +453,24 @@ fn clone_script(args: &Args, g: &str, repo: &str, dest: &str, remote: &str, want
         }
     }
     c.extend(["--".into(), repo.into(), dest.into()]);
-    let mut s = format!("d={}\nmkdir -p -- \"$(dirname -- \"$d\")\"\nstep 'clone {repo}' {g} {}\n", quote(dest), join_argv(&c));
+    let mut s = format!(
+        "d={}\nmkdir -p -- \"$(dirname -- \"$d\")\"\nstep 'clone {repo}' {g} {}\n",
+        quote(dest),
+        join_argv(&c)
+    );
     if bare && remote != "origin" {
-        s.push_str(&format!("step 'add remote' {g} -C \"$d\" remote add {} {}\n", quote(remote), quote(repo)));
+        s.push_str(&format!(
+            "step 'add remote' {g} -C \"$d\" remote add {} {}\n",
+            quote(remote),
+            quote(repo)
+        ));
     }
     if let Some(rs) = args.str("refspec") {
-        s.push_str(&format!("step 'fetch refspec' {g} -C \"$d\" fetch {} {}\n", quote(remote), quote(rs)));
+        s.push_str(&format!(
+            "step 'fetch refspec' {g} -C \"$d\" fetch {} {}\n",
+            quote(remote),
+            quote(rs)
+        ));
     }
     if !bare {
         s.push_str(&switch_lines(g, remote, want));
@@ -346,7 +481,16 @@ fn clone_script(args: &Args, g: &str, repo: &str, dest: &str, remote: &str, want
 }
 
 #[allow(clippy::too_many_arguments)]
-fn update_script(args: &Args, g: &str, repo: &str, dest: &str, remote: &str, want: &Want, url_changed: bool, local_mods: bool) -> Result<String, ModError> {
+fn update_script(
+    args: &Args,
+    g: &str,
+    repo: &str,
+    dest: &str,
+    remote: &str,
+    want: &Want,
+    url_changed: bool,
+    local_mods: bool,
+) -> Result<String, ModError> {
     let bare = args.bool("bare");
     let r = quote(remote);
     let mut s = format!("d={}\n", quote(dest));
@@ -354,7 +498,9 @@ fn update_script(args: &Args, g: &str, repo: &str, dest: &str, remote: &str, wan
         s.push_str(&format!("{g} -C \"$d\" remote set-url {r} {q} 2>/dev/null || step 'add remote' {g} -C \"$d\" remote add {r} {q}\n", q = quote(repo)));
     }
     if local_mods {
-        s.push_str(&format!("step 'discard local modifications' {g} -C \"$d\" reset --hard HEAD\n"));
+        s.push_str(&format!(
+            "step 'discard local modifications' {g} -C \"$d\" reset --hard HEAD\n"
+        ));
     }
     let mut fetch: Vec<String> = vec!["fetch".into()];
     let mut refspecs: Vec<String> = Vec::new();
@@ -373,7 +519,10 @@ fn update_script(args: &Args, g: &str, repo: &str, dest: &str, remote: &str, wan
     }
     if refspecs.is_empty() {
         if bare {
-            refspecs = vec!["+refs/heads/*:refs/heads/*".into(), "+refs/tags/*:refs/tags/*".into()];
+            refspecs = vec![
+                "+refs/heads/*:refs/heads/*".into(),
+                "+refs/tags/*:refs/tags/*".into(),
+            ];
         } else {
             fetch.push("--tags".into());
         }
@@ -386,7 +535,10 @@ fn update_script(args: &Args, g: &str, repo: &str, dest: &str, remote: &str, wan
     }
     fetch.push(remote.into());
     fetch.extend(refspecs);
-    s.push_str(&format!("step 'download remote objects and refs' {g} -C \"$d\" {}\n", join_argv(&fetch)));
+    s.push_str(&format!(
+        "step 'download remote objects and refs' {g} -C \"$d\" {}\n",
+        join_argv(&fetch)
+    ));
     if !bare {
         s.push_str(&switch_lines(g, remote, want));
         s.push_str(&submodule_lines(args, g));
@@ -408,13 +560,39 @@ mod tests {
     fn resolving_versions() {
         let r = parse_ls_remote(LS);
         assert_eq!(r.head_branch.as_deref(), Some("main"));
-        assert_eq!(resolve(&r, "HEAD").unwrap(), (Want::Branch("main".into()), Some("aaaa000000000000000000000000000000000001".into())));
+        assert_eq!(
+            resolve(&r, "HEAD").unwrap(),
+            (
+                Want::Branch("main".into()),
+                Some("aaaa000000000000000000000000000000000001".into())
+            )
+        );
         assert_eq!(resolve(&r, "dev").unwrap().0, Want::Branch("dev".into()));
-        assert_eq!(resolve(&r, "v1").unwrap(), (Want::Tag("v1".into()), Some("dddd000000000000000000000000000000000004".into())), "annotated tags peel");
-        assert_eq!(resolve(&r, "ABCDEF1").unwrap(), (Want::Sha("abcdef1".into()), None));
+        assert_eq!(
+            resolve(&r, "v1").unwrap(),
+            (
+                Want::Tag("v1".into()),
+                Some("dddd000000000000000000000000000000000004".into())
+            ),
+            "annotated tags peel"
+        );
+        assert_eq!(
+            resolve(&r, "ABCDEF1").unwrap(),
+            (Want::Sha("abcdef1".into()), None)
+        );
         assert!(resolve(&r, "no-such-branch").is_err());
-        assert!(is_at("aaaa000000000000000000000000000000000001", "main", &Want::Branch("main".into()), Some("aaaa000000000000000000000000000000000001")));
-        assert!(!is_at("aaaa000000000000000000000000000000000001", "other", &Want::Branch("main".into()), Some("aaaa000000000000000000000000000000000001")));
+        assert!(is_at(
+            "aaaa000000000000000000000000000000000001",
+            "main",
+            &Want::Branch("main".into()),
+            Some("aaaa000000000000000000000000000000000001")
+        ));
+        assert!(!is_at(
+            "aaaa000000000000000000000000000000000001",
+            "other",
+            &Want::Branch("main".into()),
+            Some("aaaa000000000000000000000000000000000001")
+        ));
         assert!(is_at("abcdef1234", "", &Want::Sha("abcdef1".into()), None));
         assert!(!is_at("", "", &Want::Sha("abcdef1".into()), None));
         assert_eq!(unfrack("file:///srv/r.git/"), "/srv/r.git");
@@ -422,19 +600,35 @@ mod tests {
 
     fn git(dir: &std::path::Path, args: &[&str]) -> String {
         let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main", "-c", "protocol.file.allow=always"])
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+                "-c",
+                "protocol.file.allow=always",
+            ])
             .args(args)
             .current_dir(dir)
             .output()
             .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     /// A bare repo with one commit on main, and a work clone to push more from.
     fn upstream(env: &TestEnv) -> (String, std::path::PathBuf) {
         let bare = env.path("up.git");
-        git(env.dir.path(), &["init", "-q", "--bare", "-b", "main", &bare]);
+        git(
+            env.dir.path(),
+            &["init", "-q", "--bare", "-b", "main", &bare],
+        );
         let work = env.pathbuf("work");
         git(env.dir.path(), &["clone", "-q", &bare, "work"]);
         std::fs::write(work.join("a.txt"), "one\n").unwrap();
@@ -477,23 +671,53 @@ mod tests {
         assert_eq!(env.read("co/a.txt"), "one\n", "--check updated");
         let o = env.ok(&Git, args.clone()).await;
         assert!(o.changed);
-        assert_eq!((field(&o, "before"), field(&o, "after")), (&json!(first_sha), &json!(second_sha)));
+        assert_eq!(
+            (field(&o, "before"), field(&o, "after")),
+            (&json!(first_sha), &json!(second_sha))
+        );
         assert_eq!(env.read("co/a.txt"), "two\n");
         assert!(!env.ok(&Git, args.clone()).await.changed);
         // Tag and sha versions.
-        let o = env.ok(&Git, json!({"repo": bare, "dest": dest, "version": &first_sha[..10]})).await;
+        let o = env
+            .ok(
+                &Git,
+                json!({"repo": bare, "dest": dest, "version": &first_sha[..10]}),
+            )
+            .await;
         assert!(o.changed);
         assert_eq!(env.read("co/a.txt"), "one\n");
-        assert!(!env.ok(&Git, json!({"repo": bare, "dest": dest, "version": &first_sha[..10]})).await.changed);
-        let o = env.ok(&Git, json!({"repo": bare, "dest": dest, "version": "v2"})).await;
+        assert!(
+            !env.ok(
+                &Git,
+                json!({"repo": bare, "dest": dest, "version": &first_sha[..10]})
+            )
+            .await
+            .changed
+        );
+        let o = env
+            .ok(&Git, json!({"repo": bare, "dest": dest, "version": "v2"}))
+            .await;
         assert!(o.changed);
         assert_eq!(field(&o, "after"), second_sha.as_str());
-        assert!(!env.ok(&Git, json!({"repo": bare, "dest": dest, "version": "v2"})).await.changed);
+        assert!(
+            !env.ok(&Git, json!({"repo": bare, "dest": dest, "version": "v2"}))
+                .await
+                .changed
+        );
         // Back on the branch.
-        let o = env.ok(&Git, json!({"repo": bare, "dest": dest, "version": "main"})).await;
+        let o = env
+            .ok(&Git, json!({"repo": bare, "dest": dest, "version": "main"}))
+            .await;
         assert_eq!(field(&o, "after"), second_sha.as_str());
-        assert_eq!(git(&env.pathbuf("co"), &["symbolic-ref", "--short", "HEAD"]), "main");
-        assert!(!env.ok(&Git, json!({"repo": bare, "dest": dest, "version": "main"})).await.changed);
+        assert_eq!(
+            git(&env.pathbuf("co"), &["symbolic-ref", "--short", "HEAD"]),
+            "main"
+        );
+        assert!(
+            !env.ok(&Git, json!({"repo": bare, "dest": dest, "version": "main"}))
+                .await
+                .changed
+        );
     }
 
     #[tokio::test]
@@ -509,30 +733,81 @@ mod tests {
         git(&work, &["commit", "-qam", "two"]);
         git(&work, &["push", "-q", "origin", "HEAD:main"]);
         env.write("co/a.txt", "local edit\n");
-        let e = env.run(&Git, json!({"repo": bare, "dest": dest})).await.unwrap_err();
-        assert!(e.to_string().contains("Local modifications exist in the destination"), "{e}");
+        let e = env
+            .run(&Git, json!({"repo": bare, "dest": dest}))
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("Local modifications exist in the destination"),
+            "{e}"
+        );
         assert_eq!(env.read("co/a.txt"), "local edit\n");
-        let o = env.ok(&Git, json!({"repo": bare, "dest": dest, "force": true})).await;
+        let o = env
+            .ok(&Git, json!({"repo": bare, "dest": dest, "force": true}))
+            .await;
         assert!(o.changed);
         assert_eq!(env.read("co/a.txt"), "two\n");
         // The same repository by file:// URL: the remote URL changes once.
         let url = format!("file://{bare}");
         let o = env.ok(&Git, json!({"repo": url, "dest": dest})).await;
-        assert_eq!(field(&o, "remote_url_changed"), false, "same path, other spelling");
+        assert_eq!(
+            field(&o, "remote_url_changed"),
+            false,
+            "same path, other spelling"
+        );
         // A shallow clone of a branch, and a bare clone.
-        let o = env.ok(&Git, json!({"repo": url, "dest": env.path("shallow"), "depth": 1, "version": "main"})).await;
+        let o = env
+            .ok(
+                &Git,
+                json!({"repo": url, "dest": env.path("shallow"), "depth": 1, "version": "main"}),
+            )
+            .await;
         assert!(o.changed);
-        assert_eq!(git(&env.pathbuf("shallow"), &["rev-list", "--count", "HEAD"]), "1");
-        assert!(!env.ok(&Git, json!({"repo": url, "dest": env.path("shallow"), "depth": 1, "version": "main"})).await.changed);
-        let o = env.ok(&Git, json!({"repo": bare, "dest": env.path("mirror.git"), "bare": true})).await;
+        assert_eq!(
+            git(&env.pathbuf("shallow"), &["rev-list", "--count", "HEAD"]),
+            "1"
+        );
+        assert!(
+            !env.ok(
+                &Git,
+                json!({"repo": url, "dest": env.path("shallow"), "depth": 1, "version": "main"})
+            )
+            .await
+            .changed
+        );
+        let o = env
+            .ok(
+                &Git,
+                json!({"repo": bare, "dest": env.path("mirror.git"), "bare": true}),
+            )
+            .await;
         assert!(o.changed);
         assert!(env.pathbuf("mirror.git/config").exists());
-        assert!(!env.ok(&Git, json!({"repo": bare, "dest": env.path("mirror.git"), "bare": true})).await.changed);
+        assert!(
+            !env.ok(
+                &Git,
+                json!({"repo": bare, "dest": env.path("mirror.git"), "bare": true})
+            )
+            .await
+            .changed
+        );
         // clone=no on a missing dest: only the remote revision.
-        let o = env.ok(&Git, json!({"repo": bare, "dest": env.path("none"), "clone": false})).await;
+        let o = env
+            .ok(
+                &Git,
+                json!({"repo": bare, "dest": env.path("none"), "clone": false}),
+            )
+            .await;
         assert!(!env.pathbuf("none").exists());
         assert_eq!(field(&o, "after").as_str().unwrap().len(), 40);
-        let e = env.run(&Git, json!({"repo": bare, "dest": env.path("x"), "version": "nope"})).await.unwrap_err();
+        let e = env
+            .run(
+                &Git,
+                json!({"repo": bare, "dest": env.path("x"), "version": "nope"}),
+            )
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("Cannot find version 'nope'"), "{e}");
     }
 

@@ -15,13 +15,38 @@ pub static SPEC: ModuleSpec = ModuleSpec {
         &[
             Param::new("name", Kind::Str, "Name of the group.").required(),
             Param::new("gid", Kind::Int, "The group's GID."),
-            Param::new("state", Kind::Str, "Whether the group should exist.").choices(&["absent", "present"]).default("present"),
+            Param::new("state", Kind::Str, "Whether the group should exist.")
+                .choices(&["absent", "present"])
+                .default("present"),
             Param::new("system", Kind::Bool, "Create a system group (-r).").default("no"),
-            Param::new("non_unique", Kind::Bool, "With gid: allow a non-unique GID (-o).").default("no"),
-            Param::new("force", Kind::Bool, "groupdel --force (remove even if it is a user's primary group).").default("no"),
-            Param::new("gid_min", Kind::Int, "Lowest GID for a new group (-K GID_MIN=)."),
-            Param::new("gid_max", Kind::Int, "Highest GID for a new group (-K GID_MAX=)."),
-            Param::new("local", Kind::Bool, "Use lgroupadd and friends (not supported; false accepted).").default("no"),
+            Param::new(
+                "non_unique",
+                Kind::Bool,
+                "With gid: allow a non-unique GID (-o).",
+            )
+            .default("no"),
+            Param::new(
+                "force",
+                Kind::Bool,
+                "groupdel --force (remove even if it is a user's primary group).",
+            )
+            .default("no"),
+            Param::new(
+                "gid_min",
+                Kind::Int,
+                "Lowest GID for a new group (-K GID_MIN=).",
+            ),
+            Param::new(
+                "gid_max",
+                Kind::Int,
+                "Highest GID for a new group (-K GID_MAX=).",
+            ),
+            Param::new(
+                "local",
+                Kind::Bool,
+                "Use lgroupadd and friends (not supported; false accepted).",
+            )
+            .default("no"),
         ],
     )
 };
@@ -82,15 +107,23 @@ impl Module for Group {
 
     async fn run(&self, args: &Args, ctx: &Ctx<'_>) -> ModResult {
         if args.bool("local") {
-            return Err(super::ModError::fail("local=true (lgroupadd/lgroupmod) is not supported by ferry"));
+            return Err(super::ModError::fail(
+                "local=true (lgroupadd/lgroupmod) is not supported by ferry",
+            ));
         }
         let name = args.req_str("name")?;
         let q = quote(name);
-        let probe = format!("if ferry_ge=$(getent group {q}); then printf '@@GR=%s\\n' \"$ferry_ge\"; fi\n");
+        let probe = format!(
+            "if ferry_ge=$(getent group {q}); then printf '@@GR=%s\\n' \"$ferry_ge\"; fi\n"
+        );
         let out = ctx.sh(&probe).await?;
-        let current = Sections::parse(&out.stdout_str()).val("GR").and_then(GroupEnt::parse);
+        let current = Sections::parse(&out.stdout_str())
+            .val("GR")
+            .and_then(GroupEnt::parse);
         let cmd = command(args, current.as_ref());
-        let mut o = Outcome::changed(cmd.is_some()).with("name", name).with("state", args.str("state").unwrap_or("present"));
+        let mut o = Outcome::changed(cmd.is_some())
+            .with("name", name)
+            .with("state", args.str("state").unwrap_or("present"));
         let mut after = current.clone();
         if let (Some(c), false) = (&cmd, ctx.check_mode) {
             let script = format!(
@@ -109,10 +142,14 @@ impl Module for Group {
             if !err.trim().is_empty() {
                 o = o.with("stderr", err.trim());
             }
-            after = Sections::parse(&done.stdout_str()).val("GR").and_then(GroupEnt::parse);
+            after = Sections::parse(&done.stdout_str())
+                .val("GR")
+                .and_then(GroupEnt::parse);
         }
         if let Some(g) = after {
-            o = o.with("system", args.bool("system")).with("gid", Value::from(g.gid));
+            o = o
+                .with("system", args.bool("system"))
+                .with("gid", Value::from(g.gid));
         }
         Ok(o)
     }
@@ -131,11 +168,31 @@ mod tests {
 
     #[test]
     fn commands_like_ansible() {
-        assert_eq!(cmd(json!({"name": "ops", "gid": 1500, "system": true}), None).unwrap(), ["groupadd", "-g", "1500", "-r", "ops"]);
-        assert_eq!(cmd(json!({"name": "ops", "gid": 1500}), Some("ops:x:1500:")), None);
-        assert_eq!(cmd(json!({"name": "ops", "gid": 1501, "non_unique": true}), Some("ops:x:1500:")).unwrap(), ["groupmod", "-g", "1501", "-o", "ops"]);
+        assert_eq!(
+            cmd(json!({"name": "ops", "gid": 1500, "system": true}), None).unwrap(),
+            ["groupadd", "-g", "1500", "-r", "ops"]
+        );
+        assert_eq!(
+            cmd(json!({"name": "ops", "gid": 1500}), Some("ops:x:1500:")),
+            None
+        );
+        assert_eq!(
+            cmd(
+                json!({"name": "ops", "gid": 1501, "non_unique": true}),
+                Some("ops:x:1500:")
+            )
+            .unwrap(),
+            ["groupmod", "-g", "1501", "-o", "ops"]
+        );
         assert_eq!(cmd(json!({"name": "ops"}), Some("ops:x:1500:")), None);
-        assert_eq!(cmd(json!({"name": "ops", "state": "absent", "force": true}), Some("ops:x:1500:")).unwrap(), ["groupdel", "-f", "ops"]);
+        assert_eq!(
+            cmd(
+                json!({"name": "ops", "state": "absent", "force": true}),
+                Some("ops:x:1500:")
+            )
+            .unwrap(),
+            ["groupdel", "-f", "ops"]
+        );
         assert_eq!(cmd(json!({"name": "ops", "state": "absent"}), None), None);
     }
 
@@ -143,7 +200,9 @@ mod tests {
     async fn check_mode_reports_without_running() {
         // A group that cannot exist: check mode says it would be added, and adds nothing.
         let env = TestEnv::new();
-        let o = env.check(&Group, json!({"name": "ferry-no-such-group-xyz"})).await;
+        let o = env
+            .check(&Group, json!({"name": "ferry-no-such-group-xyz"}))
+            .await;
         assert!(o.changed);
         assert!(o.data.get("gid").is_none());
         let o = env.check(&Group, json!({"name": "root"})).await;

@@ -18,8 +18,15 @@ pub static SPEC: ModuleSpec = ModuleSpec {
         "Set the system's hostname (current and permanent).",
         &[
             Param::new("name", Kind::Str, "The hostname.").required(),
-            Param::new("use", Kind::Str, "Strategy (default: systemd when systemd runs, else by distribution).")
-                .choices(&["alpine", "debian", "freebsd", "generic", "macos", "macosx", "darwin", "openbsd", "openrc", "redhat", "sles", "solaris", "systemd"]),
+            Param::new(
+                "use",
+                Kind::Str,
+                "Strategy (default: systemd when systemd runs, else by distribution).",
+            )
+            .choices(&[
+                "alpine", "debian", "freebsd", "generic", "macos", "macosx", "darwin", "openbsd",
+                "openrc", "redhat", "sles", "solaris", "systemd",
+            ]),
         ],
     )
 };
@@ -39,10 +46,22 @@ fn file_of(strategy: &str) -> Option<&'static str> {
 
 /// The permanent name from the strategy's file content.
 pub fn permanent_from(strategy: &str, content: Option<&str>) -> String {
-    let Some(c) = content else { return String::new() };
+    let Some(c) = content else {
+        return String::new();
+    };
     match strategy {
-        "redhat" => c.lines().find(|l| l.starts_with("HOSTNAME")).and_then(|l| l.split_once('=')).map(|(_, v)| v.trim().to_string()).unwrap_or_default(),
-        "openrc" => c.lines().map(str::trim).find_map(|l| l.strip_prefix("hostname=")).map(|v| v.trim_matches('"').to_string()).unwrap_or_default(),
+        "redhat" => c
+            .lines()
+            .find(|l| l.starts_with("HOSTNAME"))
+            .and_then(|l| l.split_once('='))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default(),
+        "openrc" => c
+            .lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix("hostname="))
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap_or_default(),
         _ => c.trim().to_string(),
     }
 }
@@ -67,7 +86,11 @@ pub fn permanent_content(strategy: &str, old: Option<&str>, name: &str) -> Strin
             out
         }
         "openrc" => {
-            let mut lines: Vec<String> = old.unwrap_or("").lines().map(|l| l.trim().to_string()).collect();
+            let mut lines: Vec<String> = old
+                .unwrap_or("")
+                .lines()
+                .map(|l| l.trim().to_string())
+                .collect();
             match lines.iter_mut().find(|l| l.starts_with("hostname=")) {
                 Some(l) => *l = format!("hostname=\"{name}\""),
                 None => lines.push(format!("hostname=\"{name}\"")),
@@ -90,11 +113,18 @@ impl Module for Hostname {
         let name = args.req_str("name")?;
         let asked = args.str("use");
         if let Some(u) = asked {
-            if !["debian", "alpine", "sles", "redhat", "openrc", "systemd", "generic"].contains(&u) {
+            if ![
+                "debian", "alpine", "sles", "redhat", "openrc", "systemd", "generic",
+            ]
+            .contains(&u)
+            {
                 return Err(ModError::fail(format!("use={u} is not supported by ferry (systemd, debian, alpine, redhat, sles, openrc, generic)")));
             }
         }
-        let family = ctx.var("ansible_os_family").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let family = ctx
+            .var("ansible_os_family")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
         // One script: the strategy (unless given), the current and permanent names.
         let mut s = String::from("PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"\n");
         match asked {
@@ -126,7 +156,12 @@ impl Module for Hostname {
         let out = ctx.sh(&s).await?;
         if out.rc != 0 {
             let err = out.stderr_str();
-            return Err(failed(format!("could not read the hostname: {}", err.trim()), out.rc, &out.stdout_str(), &err));
+            return Err(failed(
+                format!("could not read the hostname: {}", err.trim()),
+                out.rc,
+                &out.stdout_str(),
+                &err,
+            ));
         }
         let sec = Sections::parse(&out.stdout_str());
         let strategy = sec.val("STRATEGY").unwrap_or("generic").to_string();
@@ -138,7 +173,9 @@ impl Module for Hostname {
             s => permanent_from(s, file),
         };
         if strategy == "systemd" && name.len() > 64 {
-            return Err(ModError::fail("name cannot be longer than 64 characters on systemd servers, try a shorter name"));
+            return Err(ModError::fail(
+                "name cannot be longer than 64 characters on systemd servers, try a shorter name",
+            ));
         }
         let set_current = current != name;
         let set_permanent = permanent != name;
@@ -178,19 +215,45 @@ impl Module for Hostname {
             let done = ctx.sh(&c).await?;
             if done.rc != 0 {
                 let err = done.stderr_str();
-                return Err(failed(format!("Command failed rc={}, err={}", done.rc, err.trim()), done.rc, &done.stdout_str(), &err));
+                return Err(failed(
+                    format!("Command failed rc={}, err={}", done.rc, err.trim()),
+                    done.rc,
+                    &done.stdout_str(),
+                    &err,
+                ));
             }
-            fqdn = Sections::parse(&done.stdout_str()).val("FQDN").unwrap_or(&fqdn).to_string();
+            fqdn = Sections::parse(&done.stdout_str())
+                .val("FQDN")
+                .unwrap_or(&fqdn)
+                .to_string();
         }
-        let before = if name != current { current.clone() } else { permanent.clone() };
+        let before = if name != current {
+            current.clone()
+        } else {
+            permanent.clone()
+        };
         let mut facts = Map::new();
-        facts.insert("ansible_hostname".into(), Value::from(name.split('.').next().unwrap_or(name)));
+        facts.insert(
+            "ansible_hostname".into(),
+            Value::from(name.split('.').next().unwrap_or(name)),
+        );
         facts.insert("ansible_nodename".into(), Value::from(name));
-        facts.insert("ansible_domain".into(), Value::from(fqdn.split_once('.').map(|(_, d)| d).unwrap_or("")));
+        facts.insert(
+            "ansible_domain".into(),
+            Value::from(fqdn.split_once('.').map(|(_, d)| d).unwrap_or("")),
+        );
         facts.insert("ansible_fqdn".into(), Value::from(fqdn));
-        let mut o = Outcome { facts: Some(facts), ..Outcome::changed(changed) }.with("name", name);
+        let mut o = Outcome {
+            facts: Some(facts),
+            ..Outcome::changed(changed)
+        }
+        .with("name", name);
         if changed && ctx.diff_mode {
-            o = o.diff(Diff { before: format!("hostname = {before}\n"), after: format!("hostname = {name}\n"), ..Diff::default() });
+            o = o.diff(Diff {
+                before: format!("hostname = {before}\n"),
+                after: format!("hostname = {name}\n"),
+                ..Diff::default()
+            });
         }
         Ok(o)
     }
@@ -208,11 +271,26 @@ mod tests {
     fn files_per_strategy() {
         assert_eq!(permanent_from("debian", Some("web01\n")), "web01");
         assert_eq!(permanent_from("debian", None), "");
-        assert_eq!(permanent_from("redhat", Some("NETWORKING=yes\nHOSTNAME=old.example\n")), "old.example");
-        assert_eq!(permanent_content("redhat", Some("NETWORKING=yes\nHOSTNAME=old\n"), "new"), "NETWORKING=yes\nHOSTNAME=new\n");
-        assert_eq!(permanent_content("redhat", Some("NETWORKING=yes\n"), "new"), "NETWORKING=yes\nHOSTNAME=new\n");
-        assert_eq!(permanent_from("openrc", Some("# c\nhostname=\"gentoo\"\n")), "gentoo");
-        assert_eq!(permanent_content("openrc", Some("# c\nhostname=\"gentoo\"\n"), "box"), "# c\nhostname=\"box\"\n");
+        assert_eq!(
+            permanent_from("redhat", Some("NETWORKING=yes\nHOSTNAME=old.example\n")),
+            "old.example"
+        );
+        assert_eq!(
+            permanent_content("redhat", Some("NETWORKING=yes\nHOSTNAME=old\n"), "new"),
+            "NETWORKING=yes\nHOSTNAME=new\n"
+        );
+        assert_eq!(
+            permanent_content("redhat", Some("NETWORKING=yes\n"), "new"),
+            "NETWORKING=yes\nHOSTNAME=new\n"
+        );
+        assert_eq!(
+            permanent_from("openrc", Some("# c\nhostname=\"gentoo\"\n")),
+            "gentoo"
+        );
+        assert_eq!(
+            permanent_content("openrc", Some("# c\nhostname=\"gentoo\"\n"), "box"),
+            "# c\nhostname=\"box\"\n"
+        );
         assert_eq!(permanent_content("debian", None, "box"), "box\n");
     }
 
@@ -220,32 +298,61 @@ mod tests {
         let templar = Templar::new();
         let scope = facts_scope(crate::modules::systemd::rhel9_facts());
         let ctx = ctx_on(rec, &templar, &scope, check, true);
-        let a = SPEC.validate(args.as_object().unwrap().clone()).map_err(ModError::fail)?;
+        let a = SPEC
+            .validate(args.as_object().unwrap().clone())
+            .map_err(ModError::fail)?;
         Hostname.run(&a, &ctx).await
     }
 
     #[tokio::test]
     async fn rhel9_uses_hostnamectl() {
         let rec = Recording::new();
-        rec.on("@@STRATEGY", 0, "@@STRATEGY=systemd\n@@CURRENT=rhel9\n@@PERMANENT=rhel9\n@@FQDN=rhel9\n");
+        rec.on(
+            "@@STRATEGY",
+            0,
+            "@@STRATEGY=systemd\n@@CURRENT=rhel9\n@@PERMANENT=rhel9\n@@FQDN=rhel9\n",
+        );
         rec.on("set-hostname", 0, "@@FQDN=web01.example.com\n");
-        let o = run(&rec, json!({"name": "web01.example.com"}), false).await.unwrap();
+        let o = run(&rec, json!({"name": "web01.example.com"}), false)
+            .await
+            .unwrap();
         assert!(o.changed);
         let s = rec.scripts();
         assert!(s[0].contains("ferry_fam=RedHat"));
         assert!(s[1].contains("hostnamectl --transient set-hostname web01.example.com\nhostnamectl --pretty set-hostname web01.example.com\nhostnamectl --static set-hostname web01.example.com\n"));
         let f = o.facts.unwrap();
-        assert_eq!((f["ansible_hostname"].as_str(), f["ansible_domain"].as_str()), (Some("web01"), Some("example.com")));
+        assert_eq!(
+            (f["ansible_hostname"].as_str(), f["ansible_domain"].as_str()),
+            (Some("web01"), Some("example.com"))
+        );
         assert_eq!(o.diff[0].before, "hostname = rhel9\n");
         // Already named: no change script.
         let rec = Recording::new();
-        rec.on("@@STRATEGY", 0, "@@STRATEGY=systemd\n@@CURRENT=web01\n@@PERMANENT=web01\n@@FQDN=web01\n");
-        assert!(!run(&rec, json!({"name": "web01"}), false).await.unwrap().changed);
+        rec.on(
+            "@@STRATEGY",
+            0,
+            "@@STRATEGY=systemd\n@@CURRENT=web01\n@@PERMANENT=web01\n@@FQDN=web01\n",
+        );
+        assert!(
+            !run(&rec, json!({"name": "web01"}), false)
+                .await
+                .unwrap()
+                .changed
+        );
         assert_eq!(rec.scripts().len(), 1);
         // Check mode: the read only.
         let rec = Recording::new();
-        rec.on("@@STRATEGY", 0, "@@STRATEGY=systemd\n@@CURRENT=a\n@@PERMANENT=a\n@@FQDN=a\n");
-        assert!(run(&rec, json!({"name": "web01"}), true).await.unwrap().changed);
+        rec.on(
+            "@@STRATEGY",
+            0,
+            "@@STRATEGY=systemd\n@@CURRENT=a\n@@PERMANENT=a\n@@FQDN=a\n",
+        );
+        assert!(
+            run(&rec, json!({"name": "web01"}), true)
+                .await
+                .unwrap()
+                .changed
+        );
         assert_eq!(rec.scripts().len(), 1);
     }
 }

@@ -42,13 +42,28 @@ pub struct Req {
 
 impl Req {
     pub fn get(path: impl Into<String>) -> Req {
-        Req { method: "GET", path: path.into(), body: None, content_type: None }
+        Req {
+            method: "GET",
+            path: path.into(),
+            body: None,
+            content_type: None,
+        }
     }
     pub fn post(path: impl Into<String>) -> Req {
-        Req { method: "POST", path: path.into(), body: None, content_type: None }
+        Req {
+            method: "POST",
+            path: path.into(),
+            body: None,
+            content_type: None,
+        }
     }
     pub fn post_xml(path: impl Into<String>, xml: &str) -> Req {
-        Req { method: "POST", path: path.into(), body: Some(xml.as_bytes().to_vec()), content_type: Some("text/xml; charset=utf-8") }
+        Req {
+            method: "POST",
+            path: path.into(),
+            body: Some(xml.as_bytes().to_vec()),
+            content_type: Some("text/xml; charset=utf-8"),
+        }
     }
     pub fn post_form(path: impl Into<String>, fields: &[(&str, &str)]) -> Req {
         Req {
@@ -78,7 +93,12 @@ impl Resp {
         (200..400).contains(&self.status)
     }
     pub fn json(&self) -> Result<serde_json::Value, ModError> {
-        serde_json::from_slice(&self.body).map_err(|e| ModError::fail(format!("Jenkins answered with invalid JSON ({e}): {}", short(&self.text()))))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            ModError::fail(format!(
+                "Jenkins answered with invalid JSON ({e}): {}",
+                short(&self.text())
+            ))
+        })
     }
 }
 
@@ -96,21 +116,39 @@ impl Jenkins {
     /// From the module's `url`, `user`, `password`/`token`, `validate_certs`
     /// (and `url_username`/`url_password` where the module has them).
     pub fn from_args(args: &Args) -> Result<Jenkins, ModError> {
-        let user = args.str("user").or(args.str("url_username")).map(str::to_string);
-        let secret = args.str("token").or(args.str("password")).or(args.str("url_password")).map(str::to_string);
+        let user = args
+            .str("user")
+            .or(args.str("url_username"))
+            .map(str::to_string);
+        let secret = args
+            .str("token")
+            .or(args.str("password"))
+            .or(args.str("url_password"))
+            .map(str::to_string);
         if args.has("token") && args.has("password") {
-            return Err(ModError::fail("parameters are mutually exclusive: password|token"));
+            return Err(ModError::fail(
+                "parameters are mutually exclusive: password|token",
+            ));
         }
         for s in [&user, &secret].into_iter().flatten() {
             if s.contains(['\n', '\r', '\0']) {
-                return Err(ModError::fail("user, password and token may not contain line breaks"));
+                return Err(ModError::fail(
+                    "user, password and token may not contain line breaks",
+                ));
             }
         }
         Ok(Jenkins {
-            url: args.str("url").unwrap_or("http://localhost:8080").trim_end_matches('/').to_string(),
+            url: args
+                .str("url")
+                .unwrap_or("http://localhost:8080")
+                .trim_end_matches('/')
+                .to_string(),
             user,
             secret,
-            validate_certs: args.get("validate_certs").map(|_| args.bool("validate_certs")).unwrap_or(true),
+            validate_certs: args
+                .get("validate_certs")
+                .map(|_| args.bool("validate_certs"))
+                .unwrap_or(true),
             timeout: args.int("timeout").filter(|t| *t > 0).unwrap_or(30) as u64,
         })
     }
@@ -118,7 +156,11 @@ impl Jenkins {
     /// The curl config given on stdin: the credentials only.
     pub fn stdin_config(&self) -> String {
         match (&self.user, &self.secret) {
-            (Some(u), s) => format!("user = \"{}:{}\"\n", curl_escape(u), curl_escape(s.as_deref().unwrap_or(""))),
+            (Some(u), s) => format!(
+                "user = \"{}:{}\"\n",
+                curl_escape(u),
+                curl_escape(s.as_deref().unwrap_or(""))
+            ),
             _ => String::new(),
         }
     }
@@ -167,7 +209,11 @@ impl Jenkins {
             if let Some(ct) = r.content_type {
                 args.push(format!("-H {}", quote(&format!("Content-Type: {ct}"))));
             }
-            s.push_str(&format!("w=$(jc {} \"$u\"{})\nemit {i}\n", args.join(" "), quote(&r.path)));
+            s.push_str(&format!(
+                "w=$(jc {} \"$u\"{})\nemit {i}\n",
+                args.join(" "),
+                quote(&r.path)
+            ));
             // Later requests depend on earlier ones: stop at the first failure.
             s.push_str("case ${w%% *} in 000|4*|5*) exit 0 ;; esac\n");
         }
@@ -176,25 +222,45 @@ impl Jenkins {
 
     /// Runs a batch; returns the responses that came (a failed request ends the batch).
     pub async fn run(&self, ctx: &Ctx<'_>, reqs: &[Req]) -> Result<Vec<Resp>, ModError> {
-        let out = ctx.sh_in(&self.script(reqs), Some(self.stdin_config().as_bytes())).await?;
+        let out = ctx
+            .sh_in(&self.script(reqs), Some(self.stdin_config().as_bytes()))
+            .await?;
         if out.rc != 0 {
-            return Err(ModError::fail(format!("could not run curl on the target (rc={}): {}", out.rc, out.stderr_str().trim())));
+            return Err(ModError::fail(format!(
+                "could not run curl on the target (rc={}): {}",
+                out.rc,
+                out.stderr_str().trim()
+            )));
         }
         let (crumb, resps) = parse_output(&out.stdout_str());
         if let Some(c) = crumb {
-            return Err(ModError::fail(self.describe("get a CSRF crumb from", "/crumbIssuer/api/json", &c)));
+            return Err(ModError::fail(self.describe(
+                "get a CSRF crumb from",
+                "/crumbIssuer/api/json",
+                &c,
+            )));
         }
         Ok(resps)
     }
 
     /// Runs a batch and requires every response to be a success (2xx/3xx).
-    pub async fn run_ok(&self, ctx: &Ctx<'_>, reqs: &[Req], what: &str) -> Result<Vec<Resp>, ModError> {
+    pub async fn run_ok(
+        &self,
+        ctx: &Ctx<'_>,
+        reqs: &[Req],
+        what: &str,
+    ) -> Result<Vec<Resp>, ModError> {
         let resps = self.run(ctx, reqs).await?;
         for (i, r) in reqs.iter().enumerate() {
             match resps.get(i) {
                 Some(resp) if resp.ok() => {}
                 Some(resp) => return Err(ModError::fail(self.describe(what, &r.path, resp))),
-                None => return Err(ModError::fail(format!("Unable to {what} {}{}: no response", self.url, r.path))),
+                None => {
+                    return Err(ModError::fail(format!(
+                        "Unable to {what} {}{}: no response",
+                        self.url, r.path
+                    )))
+                }
             }
         }
         Ok(resps)
@@ -204,7 +270,11 @@ impl Jenkins {
     pub fn describe(&self, what: &str, path: &str, r: &Resp) -> String {
         let url = format!("{}{}", self.url, path);
         match r.status {
-            0 => format!("Unable to connect to Jenkins server at {}: {}", self.url, r.error.trim()),
+            0 => format!(
+                "Unable to connect to Jenkins server at {}: {}",
+                self.url,
+                r.error.trim()
+            ),
             401 => format!("Unable to {what} {url}: HTTP 401 (invalid user or password/token)"),
             403 => format!("Unable to {what} {url}: HTTP 403 {}", html_title(&r.text())),
             s => format!("Unable to {what} {url}: HTTP {s} {}", short(&r.text())),
@@ -214,11 +284,17 @@ impl Jenkins {
 
 /// Splits the script's output into the crumb failure (if any) and the responses.
 pub fn parse_output(out: &str) -> (Option<Resp>, Vec<Resp>) {
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s.trim()).unwrap_or_default();
+    let b64 = |s: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .unwrap_or_default()
+    };
     let mut crumb = None;
     let mut resps = Vec::new();
     for line in out.lines() {
-        let Some(rest) = line.strip_prefix("@@FERRY-HTTP|") else { continue };
+        let Some(rest) = line.strip_prefix("@@FERRY-HTTP|") else {
+            continue;
+        };
         let f: Vec<&str> = rest.split('|').collect();
         if f.len() < 5 {
             continue;
@@ -240,7 +316,10 @@ pub fn parse_output(out: &str) -> (Option<Resp>, Vec<Resp>) {
 
 /// `a/b` -> `/job/a/job/b` (python-jenkins' folder convention), URL-encoded.
 pub fn job_path(name: &str) -> String {
-    name.split('/').filter(|s| !s.is_empty()).map(|s| format!("/job/{}", encode(s))).collect()
+    name.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("/job/{}", encode(s)))
+        .collect()
 }
 
 /// The folder part and the short name: `a/b/c` -> (`/job/a/job/b`, `c`).
@@ -266,7 +345,11 @@ pub fn encode(s: &str) -> String {
 }
 
 pub fn form_encode(fields: &[(&str, &str)]) -> String {
-    fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn curl_escape(s: &str) -> String {
@@ -275,7 +358,11 @@ fn curl_escape(s: &str) -> String {
 
 fn short(s: &str) -> String {
     let t = html_title(s);
-    let t = if t.is_empty() { s.trim().to_string() } else { t };
+    let t = if t.is_empty() {
+        s.trim().to_string()
+    } else {
+        t
+    };
     if t.chars().count() > 300 {
         format!("{}...", t.chars().take(300).collect::<String>())
     } else {
@@ -340,7 +427,10 @@ fn write_node(n: roxmltree::Node, depth: usize, out: &mut String) {
         .map(|a| (a.name().to_string(), a.value().to_string()))
         .collect();
     attrs.sort();
-    let attrs: String = attrs.iter().map(|(k, v)| format!(" {k}=\"{}\"", esc(v, true))).collect();
+    let attrs: String = attrs
+        .iter()
+        .map(|(k, v)| format!(" {k}=\"{}\"", esc(v, true)))
+        .collect();
     let name = qname(n);
     let kids: Vec<roxmltree::Node> = n
         .children()
@@ -349,15 +439,25 @@ fn write_node(n: roxmltree::Node, depth: usize, out: &mut String) {
     if kids.is_empty() {
         out.push_str(&format!("{pad}<{name}{attrs}/>\n"));
     } else if kids.iter().all(|c| c.is_text()) {
-        let text: String = n.children().filter(|c| c.is_text()).map(|c| c.text().unwrap_or("")).collect();
-        out.push_str(&format!("{pad}<{name}{attrs}>{}</{name}>\n", esc(&text, false)));
+        let text: String = n
+            .children()
+            .filter(|c| c.is_text())
+            .map(|c| c.text().unwrap_or(""))
+            .collect();
+        out.push_str(&format!(
+            "{pad}<{name}{attrs}>{}</{name}>\n",
+            esc(&text, false)
+        ));
     } else {
         out.push_str(&format!("{pad}<{name}{attrs}>\n"));
         for c in kids {
             if c.is_element() {
                 write_node(c, depth + 1, out);
             } else {
-                out.push_str(&format!("{pad}  {}\n", esc(c.text().unwrap_or("").trim(), false)));
+                out.push_str(&format!(
+                    "{pad}  {}\n",
+                    esc(c.text().unwrap_or("").trim(), false)
+                ));
             }
         }
         out.push_str(&format!("{pad}</{name}>\n"));
@@ -383,7 +483,10 @@ fn esc(s: &str, attr: bool) -> String {
 pub fn xml_disabled(xml: &str) -> Option<bool> {
     let xml = xml.replace("\r\n", "\n");
     let doc = roxmltree::Document::parse(strip_declaration(&xml)).ok()?;
-    let d = doc.root_element().children().find(|c| c.has_tag_name("disabled"))?;
+    let d = doc
+        .root_element()
+        .children()
+        .find(|c| c.has_tag_name("disabled"))?;
     Some(d.text().unwrap_or("").trim() == "true")
 }
 
@@ -408,13 +511,30 @@ mod tests {
         let c = b.replace("echo b", "echo  b");
         assert_ne!(canonical_xml(b).unwrap(), canonical_xml(&c).unwrap());
         // Other attributes are significant, whatever their order.
-        assert_ne!(canonical_xml("<a x='1'/>").unwrap(), canonical_xml("<a x='2'/>").unwrap());
-        assert_eq!(canonical_xml("<a x='1' y='2'/>").unwrap(), canonical_xml("<a y=\"2\"  x=\"1\"></a>").unwrap());
+        assert_ne!(
+            canonical_xml("<a x='1'/>").unwrap(),
+            canonical_xml("<a x='2'/>").unwrap()
+        );
+        assert_eq!(
+            canonical_xml("<a x='1' y='2'/>").unwrap(),
+            canonical_xml("<a y=\"2\"  x=\"1\"></a>").unwrap()
+        );
         // Entities and CDATA read as the text they stand for.
-        assert_eq!(canonical_xml("<c>a &amp;&amp; b</c>").unwrap(), canonical_xml("<c><![CDATA[a && b]]></c>").unwrap());
-        assert!(canonical_xml("<project><x></project>").unwrap_err().starts_with("invalid XML"));
-        assert_eq!(xml_disabled("<project><disabled>true</disabled></project>"), Some(true));
-        assert_eq!(xml_disabled("<project><a><disabled>true</disabled></a></project>"), None);
+        assert_eq!(
+            canonical_xml("<c>a &amp;&amp; b</c>").unwrap(),
+            canonical_xml("<c><![CDATA[a && b]]></c>").unwrap()
+        );
+        assert!(canonical_xml("<project><x></project>")
+            .unwrap_err()
+            .starts_with("invalid XML"));
+        assert_eq!(
+            xml_disabled("<project><disabled>true</disabled></project>"),
+            Some(true)
+        );
+        assert_eq!(
+            xml_disabled("<project><a><disabled>true</disabled></a></project>"),
+            None
+        );
     }
 
     #[test]
@@ -422,7 +542,10 @@ mod tests {
         assert_eq!(job_path("a/b c"), "/job/a/job/b%20c");
         assert_eq!(split_job("a/b/c"), ("/job/a/job/b".into(), "c".into()));
         assert_eq!(split_job("train-lda"), (String::new(), "train-lda".into()));
-        assert_eq!(form_encode(&[("script", "println \"x&y\"")]), "script=println%20%22x%26y%22");
+        assert_eq!(
+            form_encode(&[("script", "println \"x&y\"")]),
+            "script=println%20%22x%26y%22"
+        );
     }
 
     fn jenkins(v: serde_json::Value) -> Jenkins {
@@ -433,9 +556,14 @@ mod tests {
 
     #[test]
     fn credentials_only_on_stdin() {
-        let j = jenkins(json!({"user": "admin", "password": "p\"w $(x)", "url": "http://localhost:8080/"}));
+        let j = jenkins(
+            json!({"user": "admin", "password": "p\"w $(x)", "url": "http://localhost:8080/"}),
+        );
         assert_eq!(j.stdin_config(), "user = \"admin:p\\\"w $(x)\"\n");
-        let s = j.script(&[Req::get("/job/x/config.xml"), Req::post_xml("/createItem?name=x", "<project/>")]);
+        let s = j.script(&[
+            Req::get("/job/x/config.xml"),
+            Req::post_xml("/createItem?name=x", "<project/>"),
+        ]);
         assert!(!s.contains("admin") && !s.contains("p\"w"), "{s}");
         assert!(s.contains("u=http://localhost:8080\n"));
         assert!(s.contains("curl -K - "));
@@ -452,12 +580,21 @@ mod tests {
 
     fn line(id: &str, status: &str, loc: &str, body: &str, err: &str) -> String {
         let e = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        format!("@@FERRY-HTTP|{id}|{status}|{}|{}|{}\n", e(loc), e(body), e(err))
+        format!(
+            "@@FERRY-HTTP|{id}|{status}|{}|{}|{}\n",
+            e(loc),
+            e(body),
+            e(err)
+        )
     }
 
     #[test]
     fn output_parsing() {
-        let out = format!("noise\n{}{}", line("0", "200", "", "<project/>", ""), line("1", "404", "", "<h2>HTTP ERROR 404 Not Found</h2>", ""));
+        let out = format!(
+            "noise\n{}{}",
+            line("0", "200", "", "<project/>", ""),
+            line("1", "404", "", "<h2>HTTP ERROR 404 Not Found</h2>", "")
+        );
         let (crumb, r) = parse_output(&out);
         assert!(crumb.is_none());
         assert_eq!(r.len(), 2);
@@ -471,12 +608,29 @@ mod tests {
     #[tokio::test]
     async fn crumb_failure_is_reported_against_a_recorded_connection() {
         let rec = Recording::new();
-        rec.on("crumbIssuer", 0, &line("crumb", "403", "", "<h2>HTTP ERROR 403 Access Denied</h2>", ""));
+        rec.on(
+            "crumbIssuer",
+            0,
+            &line(
+                "crumb",
+                "403",
+                "",
+                "<h2>HTTP ERROR 403 Access Denied</h2>",
+                "",
+            ),
+        );
         let (t, s) = (Templar::new(), Scope::new());
         let ctx = ctx_on(&rec, &t, &s, false, false);
         let j = jenkins(json!({"user": "admin", "password": "pw"}));
-        let e = j.run(&ctx, &[Req::post("/job/x/disable")]).await.unwrap_err().to_string();
-        assert!(e.contains("CSRF crumb") && e.contains("403 HTTP ERROR 403 Access Denied"), "{e}");
+        let e = j
+            .run(&ctx, &[Req::post("/job/x/disable")])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("CSRF crumb") && e.contains("403 HTTP ERROR 403 Access Denied"),
+            "{e}"
+        );
         // The password went on stdin only.
         let stdin = rec.stdins.lock().unwrap()[0].clone().unwrap();
         assert_eq!(String::from_utf8(stdin).unwrap(), "user = \"admin:pw\"\n");
@@ -489,7 +643,11 @@ mod tests {
     #[tokio::test]
     async fn script_runs_curl_with_crumb_and_cookie() {
         use std::io::{BufRead, BufReader, Read, Write};
-        if std::process::Command::new("curl").arg("--version").output().is_err() {
+        if std::process::Command::new("curl")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
             eprintln!("skipping: no curl");
             return;
         }
@@ -527,14 +685,28 @@ mod tests {
             seen
         });
         let env = crate::modules::testutil::TestEnv::new();
-        let j = jenkins(json!({"user": "admin", "password": "pw", "url": format!("http://127.0.0.1:{port}")}));
-        let r = j.run(&env.ctx(false, false), &[Req::post_xml("/job/a/config.xml", "<p>x</p>")]).await.unwrap();
+        let j = jenkins(
+            json!({"user": "admin", "password": "pw", "url": format!("http://127.0.0.1:{port}")}),
+        );
+        let r = j
+            .run(
+                &env.ctx(false, false),
+                &[Req::post_xml("/job/a/config.xml", "<p>x</p>")],
+            )
+            .await
+            .unwrap();
         assert_eq!((r[0].status, r[0].location.as_str()), (302, "http://x/y/"));
         let seen = server.join().unwrap();
         let post = &seen[1];
         assert!(post.starts_with("POST /job/a/config.xml"), "{post}");
-        assert!(post.contains("J-Crumb: c-123") && post.contains("JSESSIONID.x=s1"), "{post}");
-        assert!(post.contains("Authorization: Basic YWRtaW46cHc=") && post.ends_with("<p>x</p>"), "{post}");
+        assert!(
+            post.contains("J-Crumb: c-123") && post.contains("JSESSIONID.x=s1"),
+            "{post}"
+        );
+        assert!(
+            post.contains("Authorization: Basic YWRtaW46cHc=") && post.ends_with("<p>x</p>"),
+            "{post}"
+        );
         assert!(post.contains("Content-Type: text/xml; charset=utf-8"));
     }
 }

@@ -31,12 +31,23 @@ pub static SPEC: ModuleSpec = ModuleSpec {
 pub struct JenkinsBuild;
 
 /// The build's info, or None when Jenkins has no such build (yet).
-async fn build_info(j: &Jenkins, ctx: &Ctx<'_>, path: &str, number: i64) -> Result<Option<Value>, ModError> {
-    let r = j.run(ctx, &[Req::get(format!("{path}/{number}/api/json"))]).await?;
+async fn build_info(
+    j: &Jenkins,
+    ctx: &Ctx<'_>,
+    path: &str,
+    number: i64,
+) -> Result<Option<Value>, ModError> {
+    let r = j
+        .run(ctx, &[Req::get(format!("{path}/{number}/api/json"))])
+        .await?;
     match r.first() {
         Some(x) if x.status == 404 => Ok(None),
         Some(x) if x.ok() => Ok(Some(x.json()?)),
-        Some(x) => Err(ModError::fail(j.describe("read the build at", &format!("{path}/{number}/api/json"), x))),
+        Some(x) => Err(ModError::fail(j.describe(
+            "read the build at",
+            &format!("{path}/{number}/api/json"),
+            x,
+        ))),
         None => Err(ModError::fail("no answer from Jenkins")),
     }
 }
@@ -52,19 +63,29 @@ impl Module for JenkinsBuild {
         let state = args.str("state").unwrap_or("present");
         let j = Jenkins::from_args(args)?;
         let path = api::job_path(&name);
-        let pause = Duration::from_secs(args.int("time_between_checks").unwrap_or(10).max(0) as u64);
+        let pause =
+            Duration::from_secs(args.int("time_between_checks").unwrap_or(10).max(0) as u64);
         let mut o = Outcome::ok()
             .with("name", name.clone())
             .with("state", state)
             .with("url", j.url.clone())
-            .with("user", j.user.clone().map(Value::from).unwrap_or(Value::Null));
+            .with(
+                "user",
+                j.user.clone().map(Value::from).unwrap_or(Value::Null),
+            );
         let number = match state {
             "present" => None,
-            _ => Some(args.int("build_number").ok_or_else(|| ModError::fail(format!("state is {state} but all of the following are missing: build_number")))?),
+            _ => Some(args.int("build_number").ok_or_else(|| {
+                ModError::fail(format!(
+                    "state is {state} but all of the following are missing: build_number"
+                ))
+            })?),
         };
         match (state, number) {
             ("stopped", Some(n)) => {
-                let info = build_info(&j, ctx, &path, n).await?.ok_or_else(|| ModError::fail(format!("Unable to find build #{n} of {name}")))?;
+                let info = build_info(&j, ctx, &path, n).await?.ok_or_else(|| {
+                    ModError::fail(format!("Unable to find build #{n} of {name}"))
+                })?;
                 if info["building"] != Value::Bool(true) {
                     return Ok(o.with("build_info", info));
                 }
@@ -72,11 +93,18 @@ impl Module for JenkinsBuild {
                 if ctx.check_mode {
                     return Ok(o.with("build_info", info));
                 }
-                j.run_ok(ctx, &[Req::post(format!("{path}/{n}/stop"))], "stop the build at").await?;
+                j.run_ok(
+                    ctx,
+                    &[Req::post(format!("{path}/{n}/stop"))],
+                    "stop the build at",
+                )
+                .await?;
                 loop {
                     let info = build_info(&j, ctx, &path, n).await?.unwrap_or(Value::Null);
                     match info["result"].as_str() {
-                        None if info["building"] == Value::Bool(true) => tokio::time::sleep(pause.max(Duration::from_millis(200))).await,
+                        None if info["building"] == Value::Bool(true) => {
+                            tokio::time::sleep(pause.max(Duration::from_millis(200))).await
+                        }
                         Some("ABORTED") => return Ok(o.with("build_info", info)),
                         _ => return finish_failed(o, info),
                     }
@@ -88,7 +116,12 @@ impl Module for JenkinsBuild {
                 };
                 o.changed = true;
                 if !ctx.check_mode {
-                    j.run_ok(ctx, &[Req::post(format!("{path}/{n}/doDelete"))], "delete the build at").await?;
+                    j.run_ok(
+                        ctx,
+                        &[Req::post(format!("{path}/{n}/doDelete"))],
+                        "delete the build at",
+                    )
+                    .await?;
                 }
                 let _ = info;
                 Ok(o.with("build_info", serde_json::json!({"result": "ABSENT"})))
@@ -98,18 +131,41 @@ impl Module for JenkinsBuild {
                 let r = j.run(ctx, &[Req::get(format!("{path}/api/json"))]).await?;
                 let job = match r.first() {
                     Some(x) if x.ok() => x.json()?,
-                    Some(x) => return Err(ModError::fail(j.describe("read the job at", &format!("{path}/api/json"), x))),
+                    Some(x) => {
+                        return Err(ModError::fail(j.describe(
+                            "read the job at",
+                            &format!("{path}/api/json"),
+                            x,
+                        )))
+                    }
                     None => return Err(ModError::fail("no answer from Jenkins")),
                 };
-                let next = job["nextBuildNumber"].as_i64().ok_or_else(|| ModError::fail(format!("Jenkins did not say the next build number of {name}")))?;
+                let next = job["nextBuildNumber"].as_i64().ok_or_else(|| {
+                    ModError::fail(format!(
+                        "Jenkins did not say the next build number of {name}"
+                    ))
+                })?;
                 o.changed = true;
                 if ctx.check_mode {
                     return Ok(o.with("build_info", serde_json::json!({"number": next})));
                 }
                 let trigger = match args.get("args") {
                     Some(Value::Object(a)) if !a.is_empty() => {
-                        let owned: Vec<(String, String)> = a.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect();
-                        let fields: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                        let owned: Vec<(String, String)> = a
+                            .iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    v.as_str()
+                                        .map(str::to_string)
+                                        .unwrap_or_else(|| v.to_string()),
+                                )
+                            })
+                            .collect();
+                        let fields: Vec<(&str, &str)> = owned
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), v.as_str()))
+                            .collect();
                         Req::post_form(format!("{path}/buildWithParameters"), &fields)
                     }
                     _ => Req::post(format!("{path}/build")),
@@ -139,7 +195,10 @@ fn finish_failed(o: Outcome, info: Value) -> ModResult {
     data.insert("changed".into(), Value::Bool(false));
     let result = info["result"].as_str().unwrap_or("unknown").to_string();
     data.insert("build_info".into(), info);
-    Err(ModError::Failed { msg: format!("Build ended with result {result}"), data })
+    Err(ModError::Failed {
+        msg: format!("Build ended with result {result}"),
+        data,
+    })
 }
 
 #[cfg(test)]
@@ -152,13 +211,18 @@ mod tests {
     use serde_json::json;
 
     fn line(status: u16, body: &str) -> String {
-        format!("@@FERRY-HTTP|0|{status}||{}|\n", base64::engine::general_purpose::STANDARD.encode(body))
+        format!(
+            "@@FERRY-HTTP|0|{status}||{}|\n",
+            base64::engine::general_purpose::STANDARD.encode(body)
+        )
     }
 
     async fn run(rec: &Recording, args: serde_json::Value, check: bool) -> ModResult {
         let (t, s) = (Templar::new(), Scope::new());
         let ctx = ctx_on(rec, &t, &s, check, false);
-        let a = SPEC.validate(args.as_object().unwrap().clone()).map_err(ModError::fail)?;
+        let a = SPEC
+            .validate(args.as_object().unwrap().clone())
+            .map_err(ModError::fail)?;
         JenkinsBuild.run(&a, &ctx).await
     }
 
@@ -166,17 +230,43 @@ mod tests {
     async fn triggers_with_parameters_and_waits_for_success() {
         let rec = Recording::new();
         rec.on("buildWithParameters", 0, &line(201, ""));
-        rec.on("/job/train/7/api/json", 0, &line(200, r#"{"number":7,"building":false,"result":"SUCCESS"}"#));
-        rec.on("/job/train/api/json", 0, &line(200, r#"{"nextBuildNumber":7}"#));
-        let o = run(&rec, json!({"name": "train", "args": {"DATA": "/srv/d", "N": 2}, "time_between_checks": 0}), false).await.unwrap();
+        rec.on(
+            "/job/train/7/api/json",
+            0,
+            &line(200, r#"{"number":7,"building":false,"result":"SUCCESS"}"#),
+        );
+        rec.on(
+            "/job/train/api/json",
+            0,
+            &line(200, r#"{"nextBuildNumber":7}"#),
+        );
+        let o = run(
+            &rec,
+            json!({"name": "train", "args": {"DATA": "/srv/d", "N": 2}, "time_between_checks": 0}),
+            false,
+        )
+        .await
+        .unwrap();
         assert!(o.changed);
         assert_eq!(field(&o, "build_info")["number"], 7);
-        let trigger = rec.scripts().iter().find(|s| s.contains("buildWithParameters")).unwrap().clone();
+        let trigger = rec
+            .scripts()
+            .iter()
+            .find(|s| s.contains("buildWithParameters"))
+            .unwrap()
+            .clone();
         let body = base64::engine::general_purpose::STANDARD.encode("DATA=%2Fsrv%2Fd&N=2");
-        assert!(trigger.contains(&body) && trigger.contains("crumbIssuer"), "{trigger}");
+        assert!(
+            trigger.contains(&body) && trigger.contains("crumbIssuer"),
+            "{trigger}"
+        );
         // Check mode: the next number is read, nothing is triggered.
         let rec2 = Recording::new();
-        rec2.on("/job/train/api/json", 0, &line(200, r#"{"nextBuildNumber":7}"#));
+        rec2.on(
+            "/job/train/api/json",
+            0,
+            &line(200, r#"{"nextBuildNumber":7}"#),
+        );
         let o = run(&rec2, json!({"name": "train"}), true).await.unwrap();
         assert!(o.changed);
         assert!(!rec2.ran("-X POST"));
@@ -186,9 +276,24 @@ mod tests {
     async fn unstable_build_fails_the_task_and_stopped_is_idempotent() {
         let rec = Recording::new();
         rec.on("/job/train/build", 0, &line(201, ""));
-        rec.on("/job/train/3/api/json", 0, &line(200, r#"{"number":3,"building":false,"result":"UNSTABLE"}"#));
-        rec.on("/job/train/api/json", 0, &line(200, r#"{"nextBuildNumber":3}"#));
-        match run(&rec, json!({"name": "train", "time_between_checks": 0}), false).await.unwrap_err() {
+        rec.on(
+            "/job/train/3/api/json",
+            0,
+            &line(200, r#"{"number":3,"building":false,"result":"UNSTABLE"}"#),
+        );
+        rec.on(
+            "/job/train/api/json",
+            0,
+            &line(200, r#"{"nextBuildNumber":3}"#),
+        );
+        match run(
+            &rec,
+            json!({"name": "train", "time_between_checks": 0}),
+            false,
+        )
+        .await
+        .unwrap_err()
+        {
             ModError::Failed { msg, data } => {
                 assert_eq!(msg, "Build ended with result UNSTABLE");
                 assert_eq!(data["build_info"]["result"], "UNSTABLE");
@@ -196,10 +301,18 @@ mod tests {
             e => panic!("{e}"),
         }
         // Not building: stopping changes nothing.
-        let o = run(&rec, json!({"name": "train", "state": "stopped", "build_number": 3}), false).await.unwrap();
+        let o = run(
+            &rec,
+            json!({"name": "train", "state": "stopped", "build_number": 3}),
+            false,
+        )
+        .await
+        .unwrap();
         assert!(!o.changed);
         assert!(!rec.ran("/3/stop"));
-        let e = run(&rec, json!({"name": "train", "state": "absent"}), false).await.unwrap_err();
+        let e = run(&rec, json!({"name": "train", "state": "absent"}), false)
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("build_number"));
     }
 
@@ -207,13 +320,29 @@ mod tests {
     async fn absent_deletes_only_an_existing_build() {
         let rec = Recording::new();
         rec.on("/5/doDelete", 0, &line(302, ""));
-        rec.on("/job/a/job/b/5/api/json", 0, &line(200, r#"{"number":5,"building":false,"result":"SUCCESS"}"#));
-        let o = run(&rec, json!({"name": "a/b", "state": "absent", "build_number": 5}), false).await.unwrap();
+        rec.on(
+            "/job/a/job/b/5/api/json",
+            0,
+            &line(200, r#"{"number":5,"building":false,"result":"SUCCESS"}"#),
+        );
+        let o = run(
+            &rec,
+            json!({"name": "a/b", "state": "absent", "build_number": 5}),
+            false,
+        )
+        .await
+        .unwrap();
         assert!(o.changed);
         assert!(rec.ran("/job/a/job/b/5/doDelete"));
         let rec = Recording::new();
         rec.on("api/json", 0, &line(404, ""));
-        let o = run(&rec, json!({"name": "a/b", "state": "absent", "build_number": 5}), false).await.unwrap();
+        let o = run(
+            &rec,
+            json!({"name": "a/b", "state": "absent", "build_number": 5}),
+            false,
+        )
+        .await
+        .unwrap();
         assert!(!o.changed);
         assert_eq!(field(&o, "build_info")["result"], "ABSENT");
     }

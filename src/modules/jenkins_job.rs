@@ -32,20 +32,38 @@ struct Current {
 }
 
 async fn current(j: &Jenkins, ctx: &Ctx<'_>, path: &str) -> Result<Option<Current>, ModError> {
-    let reqs = [Req::get(format!("{path}/config.xml")), Req::get(format!("{path}/api/json"))];
+    let reqs = [
+        Req::get(format!("{path}/config.xml")),
+        Req::get(format!("{path}/api/json")),
+    ];
     let r = j.run(ctx, &reqs).await?;
     match r.first() {
         Some(c) if c.status == 404 => return Ok(None),
         Some(c) if c.ok() => {}
-        Some(c) => return Err(ModError::fail(j.describe("read the job config at", &reqs[0].path, c))),
+        Some(c) => {
+            return Err(ModError::fail(j.describe(
+                "read the job config at",
+                &reqs[0].path,
+                c,
+            )))
+        }
         None => return Err(ModError::fail("no answer from Jenkins")),
     }
     let info = match r.get(1) {
         Some(i) if i.ok() => i.json()?,
-        Some(i) => return Err(ModError::fail(j.describe("read the job status at", &reqs[1].path, i))),
+        Some(i) => {
+            return Err(ModError::fail(j.describe(
+                "read the job status at",
+                &reqs[1].path,
+                i,
+            )))
+        }
         None => return Err(ModError::fail("no answer from Jenkins")),
     };
-    Ok(Some(Current { config: r[0].text(), color: info["color"].as_str().unwrap_or("").to_string() }))
+    Ok(Some(Current {
+        config: r[0].text(),
+        color: info["color"].as_str().unwrap_or("").to_string(),
+    }))
 }
 
 fn canonical(xml: &str, what: &str) -> Result<String, ModError> {
@@ -70,14 +88,22 @@ impl Module for JenkinsJob {
             .with("name", name.clone())
             .with("state", state)
             .with("url", j.url.clone())
-            .with("user", j.user.clone().map(serde_json::Value::from).unwrap_or(serde_json::Value::Null));
+            .with(
+                "user",
+                j.user
+                    .clone()
+                    .map(serde_json::Value::from)
+                    .unwrap_or(serde_json::Value::Null),
+            );
         if let Some(e) = args.get("enabled") {
             o = o.with("enabled", e.clone());
         }
         let desired = args.str("config");
         let desired_canon = desired.map(|c| canonical(c, "config")).transpose()?;
         if state == "present" && desired.is_none() && !args.has("enabled") {
-            return Err(ModError::fail("one of the following params is required on state=present: config,enabled"));
+            return Err(ModError::fail(
+                "one of the following params is required on state=present: config,enabled",
+            ));
         }
         let cur = current(&j, ctx, &path).await?;
         let header = format!("jenkins job {name}");
@@ -86,10 +112,20 @@ impl Module for JenkinsJob {
             ("absent", Some(cur)) => {
                 o.changed = true;
                 if ctx.diff_mode {
-                    o = o.diff(Diff { before: canonical(&cur.config, "current config").unwrap_or(cur.config), after: String::new(), before_header: header.clone(), after_header: header });
+                    o = o.diff(Diff {
+                        before: canonical(&cur.config, "current config").unwrap_or(cur.config),
+                        after: String::new(),
+                        before_header: header.clone(),
+                        after_header: header,
+                    });
                 }
                 if !ctx.check_mode {
-                    j.run_ok(ctx, &[Req::post(format!("{path}/doDelete"))], "delete the job at").await?;
+                    j.run_ok(
+                        ctx,
+                        &[Req::post(format!("{path}/doDelete"))],
+                        "delete the job at",
+                    )
+                    .await?;
                 }
                 Ok(o)
             }
@@ -99,11 +135,19 @@ impl Module for JenkinsJob {
                 };
                 o.changed = true;
                 if ctx.diff_mode {
-                    o = o.diff(Diff { before: String::new(), after, before_header: header.clone(), after_header: header });
+                    o = o.diff(Diff {
+                        before: String::new(),
+                        after,
+                        before_header: header.clone(),
+                        after_header: header,
+                    });
                 }
                 if !ctx.check_mode {
                     let (folder, short) = api::split_job(&name);
-                    let create = Req::post_xml(format!("{folder}/createItem?name={}", api::encode(&short)), config);
+                    let create = Req::post_xml(
+                        format!("{folder}/createItem?name={}", api::encode(&short)),
+                        config,
+                    );
                     j.run_ok(ctx, &[create], "create the job at").await?;
                 }
                 Ok(o)
@@ -114,25 +158,46 @@ impl Module for JenkinsJob {
                     if before != after {
                         o.changed = true;
                         if ctx.diff_mode {
-                            o = o.diff(Diff { before, after, before_header: header.clone(), after_header: header });
+                            o = o.diff(Diff {
+                                before,
+                                after,
+                                before_header: header.clone(),
+                                after_header: header,
+                            });
                         }
                         if !ctx.check_mode {
-                            j.run_ok(ctx, &[Req::post_xml(format!("{path}/config.xml"), config)], "update the job config at").await?;
+                            j.run_ok(
+                                ctx,
+                                &[Req::post_xml(format!("{path}/config.xml"), config)],
+                                "update the job config at",
+                            )
+                            .await?;
                         }
                     }
                     return Ok(o);
                 }
                 let want = args.bool("enabled");
-                let disabled = cur.color == "disabled" || (cur.color.is_empty() && api::xml_disabled(&cur.config) == Some(true));
+                let disabled = cur.color == "disabled"
+                    || (cur.color.is_empty() && api::xml_disabled(&cur.config) == Some(true));
                 if want == disabled {
                     o.changed = true;
                     if ctx.diff_mode {
                         let s = |d: bool| format!("enabled: {}\n", !d);
-                        o = o.diff(Diff { before: s(disabled), after: s(!disabled), before_header: header.clone(), after_header: header });
+                        o = o.diff(Diff {
+                            before: s(disabled),
+                            after: s(!disabled),
+                            before_header: header.clone(),
+                            after_header: header,
+                        });
                     }
                     if !ctx.check_mode {
                         let action = if want { "enable" } else { "disable" };
-                        j.run_ok(ctx, &[Req::post(format!("{path}/{action}"))], &format!("{action} the job at")).await?;
+                        j.run_ok(
+                            ctx,
+                            &[Req::post(format!("{path}/{action}"))],
+                            &format!("{action} the job at"),
+                        )
+                        .await?;
                     }
                 }
                 Ok(o)
@@ -161,26 +226,36 @@ mod tests {
     async fn run(rec: &Recording, args: serde_json::Value, check: bool, diff: bool) -> ModResult {
         let (t, s) = (Templar::new(), Scope::new());
         let ctx = ctx_on(rec, &t, &s, check, diff);
-        let a = SPEC.validate(args.as_object().unwrap().clone()).map_err(ModError::fail)?;
+        let a = SPEC
+            .validate(args.as_object().unwrap().clone())
+            .map_err(ModError::fail)?;
         JenkinsJob.run(&a, &ctx).await
     }
 
     fn base(extra: serde_json::Value) -> serde_json::Value {
         let mut m = json!({"name": "ml/train-lda", "user": "admin", "password": "pw"});
-        m.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        m.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         m
     }
 
     fn existing(rec: &Recording, color: &str) {
         // The read batch: config.xml then api/json (no POST, so no crumb).
-        rec.on("/job/ml/job/train-lda/config.xml", 0, &(line("0", 200, STORED) + &line("1", 200, &format!("{{\"color\":\"{color}\"}}"))));
+        rec.on(
+            "/job/ml/job/train-lda/config.xml",
+            0,
+            &(line("0", 200, STORED) + &line("1", 200, &format!("{{\"color\":\"{color}\"}}"))),
+        );
     }
 
     #[tokio::test]
     async fn same_config_is_unchanged() {
         let rec = Recording::new();
         existing(&rec, "blue");
-        let o = run(&rec, base(json!({"config": SAME})), false, false).await.unwrap();
+        let o = run(&rec, base(json!({"config": SAME})), false, false)
+            .await
+            .unwrap();
         assert!(!o.changed);
         assert_eq!(rec.scripts().len(), 1, "only the read round trip");
         assert_eq!(field(&o, "name"), "ml/train-lda");
@@ -194,15 +269,27 @@ mod tests {
         rec.on("base64 -d", 0, &line("0", 200, ""));
         existing(&rec, "blue");
         let newer = SAME.replace("echo hi", "echo bye");
-        let o = run(&rec, base(json!({"config": newer})), true, true).await.unwrap();
+        let o = run(&rec, base(json!({"config": newer})), true, true)
+            .await
+            .unwrap();
         assert!(o.changed);
         assert_eq!(rec.scripts().len(), 1, "check mode: no POST");
-        assert!(o.diff[0].before.contains("<command>echo hi</command>") && o.diff[0].after.contains("<command>echo bye</command>"));
+        assert!(
+            o.diff[0].before.contains("<command>echo hi</command>")
+                && o.diff[0].after.contains("<command>echo bye</command>")
+        );
         assert!(!o.diff[0].before.contains("plugin="));
-        let o = run(&rec, base(json!({"config": newer})), false, false).await.unwrap();
+        let o = run(&rec, base(json!({"config": newer})), false, false)
+            .await
+            .unwrap();
         assert!(o.changed);
         let post = rec.scripts().last().unwrap().clone();
-        assert!(post.contains("crumbIssuer") && post.contains("-X POST") && post.contains("/job/ml/job/train-lda/config.xml"), "{post}");
+        assert!(
+            post.contains("crumbIssuer")
+                && post.contains("-X POST")
+                && post.contains("/job/ml/job/train-lda/config.xml"),
+            "{post}"
+        );
         let b64 = base64::engine::general_purpose::STANDARD.encode(&newer);
         assert!(post.contains(&b64));
     }
@@ -212,24 +299,40 @@ mod tests {
         let rec = Recording::new();
         rec.on("createItem", 0, &line("0", 200, ""));
         rec.on("doDelete", 0, &line("0", 302, ""));
-        rec.on("/config.xml", 0, &line("0", 404, "<h2>HTTP ERROR 404 Not Found</h2>"));
-        let o = run(&rec, base(json!({"config": SAME})), false, true).await.unwrap();
+        rec.on(
+            "/config.xml",
+            0,
+            &line("0", 404, "<h2>HTTP ERROR 404 Not Found</h2>"),
+        );
+        let o = run(&rec, base(json!({"config": SAME})), false, true)
+            .await
+            .unwrap();
         assert!(o.changed);
         assert!(o.diff[0].before.is_empty() && o.diff[0].after.starts_with("<project>"));
-        assert!(rec.ran("\"$u\"'/job/ml/createItem?name=train-lda'"), "{:?}", rec.scripts());
+        assert!(
+            rec.ran("\"$u\"'/job/ml/createItem?name=train-lda'"),
+            "{:?}",
+            rec.scripts()
+        );
         assert!(rec.ran("Content-Type: text/xml; charset=utf-8"));
         // Absent and already gone: nothing to do.
         let before = rec.scripts().len();
-        let o = run(&rec, base(json!({"state": "absent"})), false, false).await.unwrap();
+        let o = run(&rec, base(json!({"state": "absent"})), false, false)
+            .await
+            .unwrap();
         assert!(!o.changed);
         assert_eq!(rec.scripts().len(), before + 1);
         // Missing config for a new job.
-        let e = run(&rec, base(json!({"enabled": true})), false, false).await.unwrap_err();
+        let e = run(&rec, base(json!({"enabled": true})), false, false)
+            .await
+            .unwrap_err();
         assert_eq!(e.to_string(), "missing required param: config");
         let rec = Recording::new();
         rec.on("doDelete", 0, &line("0", 302, ""));
         existing(&rec, "blue");
-        let o = run(&rec, base(json!({"state": "absent"})), false, false).await.unwrap();
+        let o = run(&rec, base(json!({"state": "absent"})), false, false)
+            .await
+            .unwrap();
         assert!(o.changed);
         assert!(rec.ran("-X POST") && rec.ran("/job/ml/job/train-lda/doDelete"));
     }
@@ -239,12 +342,16 @@ mod tests {
         let rec = Recording::new();
         rec.on("/disable", 0, &line("0", 302, ""));
         existing(&rec, "blue");
-        let o = run(&rec, base(json!({"enabled": false})), false, false).await.unwrap();
+        let o = run(&rec, base(json!({"enabled": false})), false, false)
+            .await
+            .unwrap();
         assert!(o.changed);
         assert!(rec.ran("/job/ml/job/train-lda/disable"));
         let rec = Recording::new();
         existing(&rec, "disabled");
-        let o = run(&rec, base(json!({"enabled": false})), false, false).await.unwrap();
+        let o = run(&rec, base(json!({"enabled": false})), false, false)
+            .await
+            .unwrap();
         assert!(!o.changed);
         assert_eq!(field(&o, "enabled"), false);
     }
@@ -253,17 +360,40 @@ mod tests {
     async fn errors_are_explained() {
         let rec = Recording::new();
         rec.on("config.xml", 0, &line("0", 401, ""));
-        let e = run(&rec, base(json!({"config": SAME})), false, false).await.unwrap_err().to_string();
+        let e = run(&rec, base(json!({"config": SAME})), false, false)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("401") && e.contains("invalid user"), "{e}");
-        let e = run(&rec, base(json!({"config": "<project>"})), false, false).await.unwrap_err().to_string();
+        let e = run(&rec, base(json!({"config": "<project>"})), false, false)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("config: invalid XML"), "{e}");
-        let e = run(&rec, base(json!({})), false, false).await.unwrap_err().to_string();
+        let e = run(&rec, base(json!({})), false, false)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("config,enabled"), "{e}");
-        let e = run(&rec, base(json!({"config": SAME, "enabled": true})), false, false).await.unwrap_err().to_string();
+        let e = run(
+            &rec,
+            base(json!({"config": SAME, "enabled": true})),
+            false,
+            false,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("mutually exclusive"), "{e}");
         let rec = Recording::new();
         rec.on("config.xml", 0, &line("0", 0, ""));
-        let e = run(&rec, base(json!({"config": SAME})), false, false).await.unwrap_err().to_string();
-        assert!(e.starts_with("Unable to connect to Jenkins server at http://localhost:8080"), "{e}");
+        let e = run(&rec, base(json!({"config": SAME})), false, false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("Unable to connect to Jenkins server at http://localhost:8080"),
+            "{e}"
+        );
     }
 }

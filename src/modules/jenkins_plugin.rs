@@ -59,11 +59,15 @@ struct Installed {
 }
 
 fn find_plugin(list: &Value, name: &str) -> Option<Installed> {
-    list["plugins"].as_array()?.iter().find(|p| p["shortName"] == name).map(|p| Installed {
-        version: p["version"].as_str().unwrap_or("").to_string(),
-        enabled: p["enabled"].as_bool().unwrap_or(true),
-        pinned: p["pinned"].as_bool().unwrap_or(false),
-    })
+    list["plugins"]
+        .as_array()?
+        .iter()
+        .find(|p| p["shortName"] == name)
+        .map(|p| Installed {
+            version: p["version"].as_str().unwrap_or("").to_string(),
+            enabled: p["enabled"].as_bool().unwrap_or(true),
+            pinned: p["pinned"].as_bool().unwrap_or(false),
+        })
 }
 
 /// Candidate download URLs for the plugin file, in order.
@@ -74,12 +78,21 @@ fn download_urls(args: &Args, name: &str, version: Option<&str>) -> Vec<String> 
         match version {
             None | Some("latest") => {
                 for seg in args.list("latest_plugins_url_segments") {
-                    out.push(format!("{base}/{}/{}.hpi", seg.trim_matches('/'), api::encode(name)));
+                    out.push(format!(
+                        "{base}/{}/{}.hpi",
+                        seg.trim_matches('/'),
+                        api::encode(name)
+                    ));
                 }
             }
             Some(v) => {
                 for seg in args.list("versioned_plugins_url_segments") {
-                    out.push(format!("{base}/{}/{n}/{}/{n}.hpi", seg.trim_matches('/'), api::encode(v), n = api::encode(name)));
+                    out.push(format!(
+                        "{base}/{}/{n}/{}/{n}.hpi",
+                        seg.trim_matches('/'),
+                        api::encode(v),
+                        n = api::encode(name)
+                    ));
                 }
             }
         }
@@ -90,7 +103,15 @@ fn download_urls(args: &Args, name: &str, version: Option<&str>) -> Vec<String> 
 /// One round trip: download to a temp file, compare with the installed file,
 /// replace it when different (not in check mode), fix owner and mode.
 /// Prints CHANGED/SAME and ATTRS when owner or mode differed.
-fn download_script(args: &Args, file: &str, urls: &[String], mode: u32, check: bool, timeout: i64, insecure: bool) -> String {
+fn download_script(
+    args: &Args,
+    file: &str,
+    urls: &[String],
+    mode: u32,
+    check: bool,
+    timeout: i64,
+    insecure: bool,
+) -> String {
     let owner = args.str("owner").unwrap_or("jenkins");
     let group = args.str("group").unwrap_or("jenkins");
     let home = args.str("jenkins_home").unwrap_or("/var/lib/jenkins");
@@ -112,7 +133,10 @@ fn download_script(args: &Args, file: &str, urls: &[String], mode: u32, check: b
         s.push_str("mkdir -p \"$home/plugins\" && tmp=$(mktemp \"$home/plugins/.ferry-XXXXXXXX\") || exit 1\n");
     }
     s.push_str("trap 'rm -f \"$tmp\" \"$tmp.err\"' EXIT\nok=0\n");
-    s.push_str(&format!("for url in {}; do\n", urls.iter().map(|u| quote(u)).collect::<Vec<_>>().join(" ")));
+    s.push_str(&format!(
+        "for url in {}; do\n",
+        urls.iter().map(|u| quote(u)).collect::<Vec<_>>().join(" ")
+    ));
     s.push_str(&format!(
         "  if curl -fsSL --max-time {timeout}{} -o \"$tmp\" \"$url\" 2>\"$tmp.err\"; then ok=1; echo \"URL|$url\"; break; fi\ndone\n",
         if insecure { " --insecure" } else { "" }
@@ -137,18 +161,32 @@ fn download_script(args: &Args, file: &str, urls: &[String], mode: u32, check: b
 
 /// The sha1 (hex) of the installed plugin file, if there is one.
 async fn file_sha1(ctx: &Ctx<'_>, file: &str) -> Result<Option<String>, ModError> {
-    let out = ctx.sh(&format!("f={}\nif [ -f \"$f\" ]; then sha1sum < \"$f\" | cut -c1-40; else echo NONE; fi", quote(file))).await?;
+    let out = ctx
+        .sh(&format!(
+            "f={}\nif [ -f \"$f\" ]; then sha1sum < \"$f\" | cut -c1-40; else echo NONE; fi",
+            quote(file)
+        ))
+        .await?;
     let t = out.stdout_str().trim().to_string();
     Ok((out.rc == 0 && t.len() == 40).then_some(t))
 }
 
 /// The update centre's data (JSONP `updateCenter.post(...)` unwrapped), from
 /// the first updates_url x update_json_url_segment that answers.
-async fn update_center(ctx: &Ctx<'_>, args: &Args, timeout: i64, insecure: bool) -> Result<Value, ModError> {
+async fn update_center(
+    ctx: &Ctx<'_>,
+    args: &Args,
+    timeout: i64,
+    insecure: bool,
+) -> Result<Value, ModError> {
     let mut urls = Vec::new();
     for base in args.list("updates_url") {
         for seg in args.list("update_json_url_segment") {
-            urls.push(format!("{}/{}", base.trim_end_matches('/'), seg.trim_matches('/')));
+            urls.push(format!(
+                "{}/{}",
+                base.trim_end_matches('/'),
+                seg.trim_matches('/')
+            ));
         }
     }
     let script = format!(
@@ -160,7 +198,8 @@ async fn update_center(ctx: &Ctx<'_>, args: &Args, timeout: i64, insecure: bool)
     if out.rc != 0 {
         return Err(ModError::fail(out.stderr_str().trim().to_string()));
     }
-    parse_update_center(&out.stdout_str()).ok_or_else(|| ModError::fail("Cannot parse the update centre data"))
+    parse_update_center(&out.stdout_str())
+        .ok_or_else(|| ModError::fail("Cannot parse the update centre data"))
 }
 
 pub(crate) fn parse_update_center(text: &str) -> Option<Value> {
@@ -211,14 +250,27 @@ impl Module for JenkinsPlugin {
             version = Some("latest".into());
         }
         let j = Jenkins::from_args(args)?;
-        let o = Outcome::ok().with("plugin", name.clone()).with("state", args.str("state").unwrap_or("present"));
+        let o = Outcome::ok()
+            .with("plugin", name.clone())
+            .with("state", args.str("state").unwrap_or("present"));
         let list_path = "/pluginManager/api/json?depth=1";
-        let r = j.run_ok(ctx, &[Req::get(list_path)], "get the list of plugins from").await?;
+        let r = j
+            .run_ok(ctx, &[Req::get(list_path)], "get the list of plugins from")
+            .await?;
         let installed = find_plugin(&r[0].json()?, &name);
-        let manage = |action: &'static str| Req::post(format!("/pluginManager/plugin/{}/{action}", api::encode(&name)));
+        let manage = |action: &'static str| {
+            Req::post(format!(
+                "/pluginManager/plugin/{}/{action}",
+                api::encode(&name)
+            ))
+        };
         match state.as_str() {
             "present" => {
-                let home = args.str("jenkins_home").unwrap_or("/var/lib/jenkins").trim_end_matches('/').to_string();
+                let home = args
+                    .str("jenkins_home")
+                    .unwrap_or("/var/lib/jenkins")
+                    .trim_end_matches('/')
+                    .to_string();
                 let unversioned = version.as_deref().is_none_or(|v| v == "latest");
                 if installed.is_none() && unversioned {
                     // Jenkins deploys it from its own update centre.
@@ -229,13 +281,21 @@ impl Module for JenkinsPlugin {
                     if args.bool("with_dependencies") {
                         script = format!("Jenkins.instance.updateCenter.getPlugin(\"{name}\").getNeededDependencies().each{{it.deploy()}}; {script}");
                     }
-                    run_script(&j, ctx, &script).await.map_err(|e| ModError::fail(format!("Plugin installation has failed: {e}")))?;
+                    run_script(&j, ctx, &script).await.map_err(|e| {
+                        ModError::fail(format!("Plugin installation has failed: {e}"))
+                    })?;
                     // Ansible removes a stale .hpi so that the new .jpi is used.
-                    ctx.sh(&format!("rm -f {}", quote(&format!("{home}/plugins/{name}.hpi")))).await?;
+                    ctx.sh(&format!(
+                        "rm -f {}",
+                        quote(&format!("{home}/plugins/{name}.hpi"))
+                    ))
+                    .await?;
                     return Ok(Outcome { changed: true, ..o });
                 }
                 let mode = match args.get("mode") {
-                    Some(m) => util::parse_mode(m, 0o644, false).map_err(ModError::fail)?.unwrap_or(0o644),
+                    Some(m) => util::parse_mode(m, 0o644, false)
+                        .map_err(ModError::fail)?
+                        .unwrap_or(0o644),
                     None => 0o644,
                 };
                 let file = format!("{home}/plugins/{name}.jpi");
@@ -245,18 +305,23 @@ impl Module for JenkinsPlugin {
                 // Ansible's order: download (and compare) for a given version, a
                 // missing file or updates_expiration 0; for latest, compare with
                 // the update centre's checksum first; else only the attributes.
-                let download = if !unversioned || old.is_none() || args.int("updates_expiration") == Some(0) {
-                    true
-                } else if version.as_deref() == Some("latest") {
-                    let uc = update_center(ctx, args, timeout, insecure).await?;
-                    let want = uc["plugins"][name.as_str()]["sha1"].as_str().map(str::to_string);
-                    let Some(want) = want else {
-                        return Err(ModError::fail(format!("Cannot find plugin data '{name}' in the update centre")));
+                let download =
+                    if !unversioned || old.is_none() || args.int("updates_expiration") == Some(0) {
+                        true
+                    } else if version.as_deref() == Some("latest") {
+                        let uc = update_center(ctx, args, timeout, insecure).await?;
+                        let want = uc["plugins"][name.as_str()]["sha1"]
+                            .as_str()
+                            .map(str::to_string);
+                        let Some(want) = want else {
+                            return Err(ModError::fail(format!(
+                                "Cannot find plugin data '{name}' in the update centre"
+                            )));
+                        };
+                        old.as_deref().map(hex_to_b64) != Some(want)
+                    } else {
+                        false
                     };
-                    old.as_deref().map(hex_to_b64) != Some(want)
-                } else {
-                    false
-                };
                 let script = if download {
                     let urls = download_urls(args, &name, version.as_deref());
                     download_script(args, &file, &urls, mode, ctx.check_mode, timeout, insecure)
@@ -283,7 +348,8 @@ impl Module for JenkinsPlugin {
                     return Ok(o);
                 }
                 if !ctx.check_mode {
-                    j.run_ok(ctx, &[manage("doUninstall")], "uninstall the plugin at").await?;
+                    j.run_ok(ctx, &[manage("doUninstall")], "uninstall the plugin at")
+                        .await?;
                 }
                 Ok(Outcome { changed: true, ..o })
             }
@@ -298,9 +364,13 @@ impl Module for JenkinsPlugin {
                     _ => (i.pinned, "unpin"),
                 };
                 if needed && !ctx.check_mode {
-                    j.run_ok(ctx, &[manage(action)], &format!("{s} the plugin at")).await?;
+                    j.run_ok(ctx, &[manage(action)], &format!("{s} the plugin at"))
+                        .await?;
                 }
-                Ok(Outcome { changed: needed, ..o })
+                Ok(Outcome {
+                    changed: needed,
+                    ..o
+                })
             }
         }
     }
@@ -316,16 +386,22 @@ mod tests {
     use serde_json::json;
 
     fn line(status: u16, body: &str) -> String {
-        format!("@@FERRY-HTTP|0|{status}||{}|\n", base64::engine::general_purpose::STANDARD.encode(body))
+        format!(
+            "@@FERRY-HTTP|0|{status}||{}|\n",
+            base64::engine::general_purpose::STANDARD.encode(body)
+        )
     }
 
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
-    const LIST: &str = r#"{"plugins":[{"shortName":"git","version":"5.2.1","enabled":true,"pinned":false}]}"#;
+    const LIST: &str =
+        r#"{"plugins":[{"shortName":"git","version":"5.2.1","enabled":true,"pinned":false}]}"#;
 
     async fn run(rec: &Recording, args: serde_json::Value, check: bool) -> ModResult {
         let (t, s) = (Templar::new(), Scope::new());
         let ctx = ctx_on(rec, &t, &s, check, false);
-        let a = SPEC.validate(args.as_object().unwrap().clone()).map_err(ModError::fail)?;
+        let a = SPEC
+            .validate(args.as_object().unwrap().clone())
+            .map_err(ModError::fail)?;
         JenkinsPlugin.run(&a, &ctx).await
     }
 
@@ -334,13 +410,30 @@ mod tests {
         let rec = Recording::new();
         rec.on("/scriptText", 0, &line(200, ""));
         rec.on("pluginManager/api/json", 0, &line(200, LIST));
-        let o = run(&rec, json!({"name": "email-ext", "url_username": "admin", "url_password": "pw"}), false).await.unwrap();
+        let o = run(
+            &rec,
+            json!({"name": "email-ext", "url_username": "admin", "url_password": "pw"}),
+            false,
+        )
+        .await
+        .unwrap();
         assert!(o.changed);
         assert_eq!(field(&o, "plugin"), "email-ext");
-        let s = rec.scripts().iter().find(|s| s.contains("/scriptText")).unwrap().clone();
+        let s = rec
+            .scripts()
+            .iter()
+            .find(|s| s.contains("/scriptText"))
+            .unwrap()
+            .clone();
         let body = api::form_encode(&[("script", "Jenkins.instance.updateCenter.getPlugin(\"email-ext\").getNeededDependencies().each{it.deploy()}; d = Jenkins.instance.updateCenter.getPlugin(\"email-ext\").deploy(); d.get();")]);
-        assert!(s.contains(&base64::engine::general_purpose::STANDARD.encode(body)), "{s}");
-        assert_eq!(String::from_utf8(rec.stdins.lock().unwrap()[0].clone().unwrap()).unwrap(), "user = \"admin:pw\"\n");
+        assert!(
+            s.contains(&base64::engine::general_purpose::STANDARD.encode(body)),
+            "{s}"
+        );
+        assert_eq!(
+            String::from_utf8(rec.stdins.lock().unwrap()[0].clone().unwrap()).unwrap(),
+            "user = \"admin:pw\"\n"
+        );
         // Installed already, no version: like Ansible, nothing is downloaded;
         // only owner and mode are checked.
         let rec = Recording::new();
@@ -361,30 +454,67 @@ mod tests {
     #[tokio::test]
     async fn versioned_download_script() {
         let rec = Recording::new();
-        rec.on("sha1sum", 0, "URL|http://127.0.0.1:8080/u/download/plugins/git/5.0.0/git.hpi\nCHANGED\n");
+        rec.on(
+            "sha1sum",
+            0,
+            "URL|http://127.0.0.1:8080/u/download/plugins/git/5.0.0/git.hpi\nCHANGED\n",
+        );
         rec.on("pluginManager/api/json", 0, &line(200, LIST));
         let o = run(&rec, json!({"name": "git", "version": "5.0.0", "updates_url": ["http://127.0.0.1:8080/u/"], "mode": "0640"}), false).await.unwrap();
         assert!(o.changed);
         assert_eq!(field(&o, "installed_version"), "5.2.1");
-        let s = rec.scripts().iter().find(|s| s.contains("for url in")).unwrap().clone();
+        let s = rec
+            .scripts()
+            .iter()
+            .find(|s| s.contains("for url in"))
+            .unwrap()
+            .clone();
         assert!(s.contains("for url in http://127.0.0.1:8080/u/download/plugins/git/5.0.0/git.hpi http://127.0.0.1:8080/u/plugins/git/5.0.0/git.hpi; do"), "{s}");
-        assert!(s.contains("f=/var/lib/jenkins/plugins/git.jpi") && s.contains("mode=640") && s.contains("mv -f"));
+        assert!(
+            s.contains("f=/var/lib/jenkins/plugins/git.jpi")
+                && s.contains("mode=640")
+                && s.contains("mv -f")
+        );
         let rec = Recording::new();
         rec.on("sha1sum", 0, "SAME\n");
         rec.on("pluginManager/api/json", 0, &line(200, LIST));
         run(&rec, json!({"name": "git"}), false).await.unwrap();
         assert!(rec.ran("mode=644\n"), "default mode 0644");
         // In check mode the script downloads to /tmp and moves nothing.
-        let c = download_script(&SPEC.validate(json!({"name": "git"}).as_object().unwrap().clone()).unwrap(), "/h/plugins/git.jpi", &["u".into()], 0o644, true, 30, false);
-        assert!(!c.contains("mv -f") && !c.contains("chown \"$owner") && c.contains("tmp=$(mktemp)"));
+        let c = download_script(
+            &SPEC
+                .validate(json!({"name": "git"}).as_object().unwrap().clone())
+                .unwrap(),
+            "/h/plugins/git.jpi",
+            &["u".into()],
+            0o644,
+            true,
+            30,
+            false,
+        );
+        assert!(
+            !c.contains("mv -f") && !c.contains("chown \"$owner") && c.contains("tmp=$(mktemp)")
+        );
         // latest uses the latest/ segment.
-        let a = SPEC.validate(json!({"name": "git", "state": "latest"}).as_object().unwrap().clone()).unwrap();
-        assert_eq!(download_urls(&a, "git", Some("latest"))[0], "https://updates.jenkins.io/latest/git.hpi");
+        let a = SPEC
+            .validate(
+                json!({"name": "git", "state": "latest"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )
+            .unwrap();
+        assert_eq!(
+            download_urls(&a, "git", Some("latest"))[0],
+            "https://updates.jenkins.io/latest/git.hpi"
+        );
     }
 
     #[tokio::test]
     async fn latest_compares_with_the_update_centre() {
-        let uc = |sha: &str| format!("updateCenter.post(\n{{\"plugins\":{{\"git\":{{\"name\":\"git\",\"version\":\"5.2.1\",\"sha1\":\"{sha}\"}}}}}}\n);");
+        let uc = |sha: &str| {
+            format!("updateCenter.post(\n{{\"plugins\":{{\"git\":{{\"name\":\"git\",\"version\":\"5.2.1\",\"sha1\":\"{sha}\"}}}}}}\n);")
+        };
         let b64 = hex_to_b64(SHA);
         assert_eq!(b64, "ASNFZ4mrze8BI0VniavN7wEjRWc=");
         // Same checksum: no download.
@@ -393,17 +523,34 @@ mod tests {
         rec.on("update-center.json", 0, &uc(&b64));
         rec.on("stat -c", 0, "");
         rec.on("pluginManager/api/json", 0, &line(200, LIST));
-        let o = run(&rec, json!({"name": "git", "state": "latest", "updates_url": ["http://u"]}), false).await.unwrap();
+        let o = run(
+            &rec,
+            json!({"name": "git", "state": "latest", "updates_url": ["http://u"]}),
+            false,
+        )
+        .await
+        .unwrap();
         assert!(!o.changed);
-        assert!(rec.ran("for url in http://u/update-center.json http://u/updates/update-center.json; do"));
+        assert!(rec
+            .ran("for url in http://u/update-center.json http://u/updates/update-center.json; do"));
         assert!(!rec.ran("/latest/git.hpi"));
         // Another checksum: the latest file is downloaded.
         let rec = Recording::new();
         rec.on("echo NONE", 0, &format!("{SHA}\n"));
         rec.on("update-center.json", 0, &uc("AAAA"));
-        rec.on("/latest/git.hpi", 0, "URL|http://u/latest/git.hpi\nCHANGED\n");
+        rec.on(
+            "/latest/git.hpi",
+            0,
+            "URL|http://u/latest/git.hpi\nCHANGED\n",
+        );
         rec.on("pluginManager/api/json", 0, &line(200, LIST));
-        let o = run(&rec, json!({"name": "git", "state": "latest", "updates_url": ["http://u"]}), false).await.unwrap();
+        let o = run(
+            &rec,
+            json!({"name": "git", "state": "latest", "updates_url": ["http://u"]}),
+            false,
+        )
+        .await
+        .unwrap();
         assert!(o.changed);
         assert_eq!(field(&o, "download_url"), "http://u/latest/git.hpi");
     }
@@ -414,12 +561,34 @@ mod tests {
         rec.on("makeDisabled", 0, &line(302, ""));
         rec.on("doUninstall", 0, &line(302, ""));
         rec.on("pluginManager/api/json", 0, &line(200, LIST));
-        assert!(!run(&rec, json!({"name": "git", "state": "enabled"}), false).await.unwrap().changed);
-        assert!(run(&rec, json!({"name": "git", "state": "disabled"}), false).await.unwrap().changed);
+        assert!(
+            !run(&rec, json!({"name": "git", "state": "enabled"}), false)
+                .await
+                .unwrap()
+                .changed
+        );
+        assert!(
+            run(&rec, json!({"name": "git", "state": "disabled"}), false)
+                .await
+                .unwrap()
+                .changed
+        );
         assert!(rec.ran("/pluginManager/plugin/git/makeDisabled"));
-        assert!(!run(&rec, json!({"name": "nope", "state": "absent"}), false).await.unwrap().changed);
-        assert!(run(&rec, json!({"name": "git", "state": "absent"}), false).await.unwrap().changed);
-        let e = run(&rec, json!({"name": "nope", "state": "pinned"}), false).await.unwrap_err();
+        assert!(
+            !run(&rec, json!({"name": "nope", "state": "absent"}), false)
+                .await
+                .unwrap()
+                .changed
+        );
+        assert!(
+            run(&rec, json!({"name": "git", "state": "absent"}), false)
+                .await
+                .unwrap()
+                .changed
+        );
+        let e = run(&rec, json!({"name": "nope", "state": "pinned"}), false)
+            .await
+            .unwrap_err();
         assert_eq!(e.to_string(), "Plugin nope not installed.");
     }
 }

@@ -24,7 +24,10 @@ pub static SPEC: ModuleSpec = ModuleSpec {
 pub struct JenkinsScript;
 
 /// Python's `string.Template.substitute`: `$key`, `${key}`, `$$` -> `$`.
-pub fn substitute(script: &str, args: &serde_json::Map<String, serde_json::Value>) -> Result<String, String> {
+pub fn substitute(
+    script: &str,
+    args: &serde_json::Map<String, serde_json::Value>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(script.len());
     let b = script.as_bytes();
     let mut i = 0;
@@ -44,16 +47,26 @@ pub fn substitute(script: &str, args: &serde_json::Map<String, serde_json::Value
         } else if let Some(r) = rest.strip_prefix('{') {
             match r.find('}') {
                 Some(e) => (&r[..e], e + 2),
-                None => return Err(format!("Invalid placeholder in string: line 1, col {}", i + 1)),
+                None => {
+                    return Err(format!(
+                        "Invalid placeholder in string: line 1, col {}",
+                        i + 1
+                    ))
+                }
             }
         } else {
             let n = rest.bytes().take_while(|c| ident(*c)).count();
             if n == 0 || rest.as_bytes()[0].is_ascii_digit() {
-                return Err(format!("Invalid placeholder in string: line 1, col {}", i + 1));
+                return Err(format!(
+                    "Invalid placeholder in string: line 1, col {}",
+                    i + 1
+                ));
             }
             (&rest[..n], n)
         };
-        let v = args.get(name).ok_or_else(|| format!("KeyError: '{name}'"))?;
+        let v = args
+            .get(name)
+            .ok_or_else(|| format!("KeyError: '{name}'"))?;
         out.push_str(&match v {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
@@ -68,12 +81,21 @@ pub fn substitute(script: &str, args: &serde_json::Map<String, serde_json::Value
 /// Runs a script in the console; the output, or the failure Ansible reports
 /// when the output holds a Groovy exception.
 pub async fn run_script(j: &Jenkins, ctx: &Ctx<'_>, script: &str) -> Result<String, ModError> {
-    let r = j.run_ok(ctx, &[Req::post_form("/scriptText", &[("script", script)])], "run a script at").await?;
+    let r = j
+        .run_ok(
+            ctx,
+            &[Req::post_form("/scriptText", &[("script", script)])],
+            "run a script at",
+        )
+        .await?;
     let output = r[0].text();
     if output.contains("Exception:") {
         let mut data = serde_json::Map::new();
         data.insert("output".into(), output.clone().into());
-        return Err(ModError::Failed { msg: format!("script failed with stacktrace:\n {output}"), data });
+        return Err(ModError::Failed {
+            msg: format!("script failed with stacktrace:\n {output}"),
+            data,
+        });
     }
     Ok(output)
 }
@@ -111,21 +133,32 @@ mod tests {
     use serde_json::json;
 
     fn line(status: u16, body: &str) -> String {
-        format!("@@FERRY-HTTP|0|{status}||{}|\n", base64::engine::general_purpose::STANDARD.encode(body))
+        format!(
+            "@@FERRY-HTTP|0|{status}||{}|\n",
+            base64::engine::general_purpose::STANDARD.encode(body)
+        )
     }
 
     async fn run(rec: &Recording, args: serde_json::Value, check: bool) -> ModResult {
         let (t, s) = (Templar::new(), Scope::new());
         let ctx = ctx_on(rec, &t, &s, check, false);
-        let a = SPEC.validate(args.as_object().unwrap().clone()).map_err(ModError::fail)?;
+        let a = SPEC
+            .validate(args.as_object().unwrap().clone())
+            .map_err(ModError::fail)?;
         JenkinsScript.run(&a, &ctx).await
     }
 
     #[test]
     fn template_substitution() {
         let a = json!({"user": "bob", "n": 3}).as_object().unwrap().clone();
-        assert_eq!(substitute("println '$user ${n} $$x'", &a).unwrap(), "println 'bob 3 $x'");
-        assert_eq!(substitute("$missing", &a).unwrap_err(), "KeyError: 'missing'");
+        assert_eq!(
+            substitute("println '$user ${n} $$x'", &a).unwrap(),
+            "println 'bob 3 $x'"
+        );
+        assert_eq!(
+            substitute("$missing", &a).unwrap_err(),
+            "KeyError: 'missing'"
+        );
         assert!(substitute("a $ b", &a).is_err());
     }
 
@@ -138,7 +171,8 @@ mod tests {
         assert_eq!(field(&o, "output"), "hello bob\n");
         let s = rec.scripts()[0].clone();
         assert!(s.contains("crumbIssuer") && s.contains("application/x-www-form-urlencoded"));
-        let body = base64::engine::general_purpose::STANDARD.encode("script=println%20%22hello%20bob%22");
+        let body =
+            base64::engine::general_purpose::STANDARD.encode("script=println%20%22hello%20bob%22");
         assert!(s.contains(&body), "{s}");
         assert!(s.contains("--max-time 10"));
         // Check mode runs nothing.
@@ -148,8 +182,22 @@ mod tests {
         assert!(rec.scripts().is_empty());
         // A Groovy exception fails the task, with the output kept.
         let rec = Recording::new();
-        rec.on("/scriptText", 0, &line(200, "java.lang.Exception: boom\n\tat Script1.run(Script1.groovy:1)\n"));
-        match run(&rec, json!({"script": "throw new Exception('boom')"}), false).await.unwrap_err() {
+        rec.on(
+            "/scriptText",
+            0,
+            &line(
+                200,
+                "java.lang.Exception: boom\n\tat Script1.run(Script1.groovy:1)\n",
+            ),
+        );
+        match run(
+            &rec,
+            json!({"script": "throw new Exception('boom')"}),
+            false,
+        )
+        .await
+        .unwrap_err()
+        {
             ModError::Failed { msg, data } => {
                 assert!(msg.starts_with("script failed with stacktrace:"));
                 assert!(data["output"].as_str().unwrap().contains("boom"));

@@ -67,7 +67,11 @@ pub fn curl_config(r: &HttpReq) -> String {
     let mut c = String::new();
     let mut kv = |k: &str, v: &str| c.push_str(&format!("{k} = {}\n", cfg_quote(v)));
     kv("url", &r.url);
-    let method = if r.method.is_empty() { "GET" } else { r.method.as_str() };
+    let method = if r.method.is_empty() {
+        "GET"
+    } else {
+        r.method.as_str()
+    };
     let has_body = r.body.is_some() || r.body_file.is_some() || !r.form.is_empty();
     match method {
         "HEAD" => {}
@@ -79,7 +83,10 @@ pub fn curl_config(r: &HttpReq) -> String {
         kv("header", &format!("{k}: {v}"));
     }
     if let Some(u) = &r.user {
-        kv("user", &format!("{u}:{}", r.password.as_deref().unwrap_or("")));
+        kv(
+            "user",
+            &format!("{u}:{}", r.password.as_deref().unwrap_or("")),
+        );
     }
     if let Some(b) = &r.body {
         kv("data-raw", b);
@@ -127,7 +134,11 @@ pub fn curl_config(r: &HttpReq) -> String {
         flags.push("insecure");
     }
     if r.user.is_some() {
-        flags.push(if r.force_basic_auth { "basic" } else { "anyauth" });
+        flags.push(if r.force_basic_auth {
+            "basic"
+        } else {
+            "anyauth"
+        });
     }
     if r.gssapi {
         flags.push("negotiate");
@@ -146,7 +157,9 @@ pub fn curl_config(r: &HttpReq) -> String {
 /// `#FERRY-URL ` comment line the script moves into an input file.
 pub fn wgetrc(r: &HttpReq) -> Result<String, ModError> {
     if r.body.is_some() || r.body_file.is_some() || !r.form.is_empty() || r.unix_socket.is_some() {
-        return Err(ModError::fail("this request needs curl on the target (wget cannot send it): install curl"));
+        return Err(ModError::fail(
+            "this request needs curl on the target (wget cannot send it): install curl",
+        ));
     }
     let mut c = String::new();
     let mut line = |k: &str, v: &str| -> Result<(), ModError> {
@@ -212,12 +225,12 @@ else
   chmod 600 "$cfg"; cat > "$cfg"
   sed -n 's/^#FERRY-URL //p' "$cfg" > "$cfg.url"
   wget -nv -S {wget_head}--config="$cfg" -i "$cfg.url" -O "$out" 2>"$hdr.err"; rc=$?
-  rm -f "$cfg" "$cfg.url"
+  u=$(cat "$cfg.url"); rm -f "$cfg" "$cfg.url"
   [ -f "$out" ] || : > "$out"
   sed -n 's/^  \(HTTP\/\)/\1/p; s/^  \([A-Za-z0-9-]*:\)/\1/p' "$hdr.err" > "$hdr"
   code=$(sed -n 's/^HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$hdr" | tail -n 1)
   [ $rc -eq 8 ] && rc=0
-  w="${{code:-000}} 0 0 $(wc -c < "$out") $(cat "$cfg.url" 2>/dev/null)"
+  w="${{code:-000}} 0 0 $(wc -c < "$out") $u"
 fi
 printf 'CURL|%s|%s\n' "$rc" "$(grep -v '^  ' "$hdr.err" | head -c 2000 | tr '\n' ' ')"
 rm -f "$hdr.err"
@@ -239,15 +252,23 @@ impl Printed {
         let mut p = Printed::default();
         let mut i = 0;
         while i < out.len() {
-            let end = out[i..].iter().position(|b| *b == b'\n').map(|e| i + e).unwrap_or(out.len());
+            let end = out[i..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map(|e| i + e)
+                .unwrap_or(out.len());
             let line = String::from_utf8_lossy(&out[i..end]).into_owned();
             i = end + 1;
             let block = block_names.iter().find_map(|n| {
-                line.strip_prefix(n).and_then(|r| r.strip_prefix('|')).and_then(|l| l.trim().parse::<usize>().ok()).map(|l| (n, l))
+                line.strip_prefix(n)
+                    .and_then(|r| r.strip_prefix('|'))
+                    .and_then(|l| l.trim().parse::<usize>().ok())
+                    .map(|l| (n, l))
             });
             if let Some((name, len)) = block {
                 let stop = (i + len).min(out.len());
-                p.blocks.insert(name.to_string(), out[i.min(out.len())..stop].to_vec());
+                p.blocks
+                    .insert(name.to_string(), out[i.min(out.len())..stop].to_vec());
                 i = stop;
             } else {
                 p.lines.push(line);
@@ -264,7 +285,10 @@ impl Printed {
 
     pub fn all(&self, prefix: &str) -> Vec<&str> {
         let p = format!("{prefix}|");
-        self.lines.iter().filter_map(|l| l.strip_prefix(p.as_str())).collect()
+        self.lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(p.as_str()))
+            .collect()
     }
 
     pub fn has(&self, line: &str) -> bool {
@@ -287,7 +311,10 @@ pub struct Fetched {
 }
 
 pub fn parse_fetched(p: &Printed) -> Fetched {
-    let mut f = Fetched { status: -1, ..Fetched::default() };
+    let mut f = Fetched {
+        status: -1,
+        ..Fetched::default()
+    };
     if let Some(c) = p.get("CURL") {
         let (rc, err) = c.split_once('|').unwrap_or((c, ""));
         f.rc = rc.trim().parse().unwrap_or(-1);
@@ -321,16 +348,29 @@ pub fn parse_headers(raw: &str) -> (i64, String, Vec<(String, String)>) {
             }
         }
     }
-    let Some(last) = blocks.last() else { return (0, String::new(), Vec::new()) };
+    let Some(last) = blocks.last() else {
+        return (0, String::new(), Vec::new());
+    };
     let mut parts = last[0].splitn(3, ' ');
     parts.next();
     let code = parts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
     let reason = parts.next().unwrap_or_default().trim().to_string();
     let headers = last[1..]
         .iter()
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
         .collect();
-    (code, if reason.is_empty() { reason_phrase(code).to_string() } else { reason }, headers)
+    (
+        code,
+        if reason.is_empty() {
+            reason_phrase(code).to_string()
+        } else {
+            reason
+        },
+        headers,
+    )
 }
 
 /// Standard reason phrases (HTTP/2 status lines carry none).
@@ -382,7 +422,12 @@ pub fn header_map(headers: &[(String, String)]) -> Map<String, Value> {
 /// Ansible's `msg` for a response: `OK (N bytes)` or `HTTP Error N: Reason`.
 pub fn status_msg(code: i64, reason: &str, headers: &[(String, String)]) -> String {
     if (200..400).contains(&code) {
-        let len = headers.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.as_str()).unwrap_or("unknown");
+        let len = headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("unknown");
         format!("OK ({len} bytes)")
     } else {
         format!("HTTP Error {code}: {reason}")
@@ -410,7 +455,8 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() && s.is_char_boundary(i + 1) && s.is_char_boundary(i + 3) {
+        if b[i] == b'%' && i + 2 < b.len() && s.is_char_boundary(i + 1) && s.is_char_boundary(i + 3)
+        {
             if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
                 out.push(v);
                 i += 3;
@@ -440,7 +486,10 @@ pub fn chmod_arg(v: &Value) -> Result<Option<String>, ModError> {
 pub fn attr_function(args: &Args) -> Result<String, ModError> {
     let mut body = String::new();
     if let Some(m) = args.get("mode").map(chmod_arg).transpose()?.flatten() {
-        body.push_str(&format!("  [ -L \"$1\" ] || chmod -- {} \"$1\" || exit 5\n", quote(&m)));
+        body.push_str(&format!(
+            "  [ -L \"$1\" ] || chmod -- {} \"$1\" || exit 5\n",
+            quote(&m)
+        ));
     }
     if let Some(o) = args.str("owner") {
         body.push_str(&format!("  chown -h -- {} \"$1\" || exit 5\n", quote(o)));
@@ -499,7 +548,13 @@ pub fn header_pairs(v: Option<&Value>) -> Vec<(String, String)> {
             .map(|(k, v)| {
                 let v = match v {
                     Value::String(s) => s.clone(),
-                    Value::Bool(b) => if *b { "True".into() } else { "False".into() },
+                    Value::Bool(b) => {
+                        if *b {
+                            "True".into()
+                        } else {
+                            "False".into()
+                        }
+                    }
                     other => other.to_string(),
                 };
                 (k.clone(), v)
@@ -519,14 +574,26 @@ pub fn base_request(args: &Args, url: &str) -> HttpReq {
         force_basic_auth: args.bool("force_basic_auth"),
         follow_redirects: true,
         timeout: args.int("timeout"),
-        validate_certs: args.get("validate_certs").map(|_| args.bool("validate_certs")).unwrap_or(true),
+        validate_certs: args
+            .get("validate_certs")
+            .map(|_| args.bool("validate_certs"))
+            .unwrap_or(true),
         user_agent: args.str("http_agent").map(str::to_string),
-        use_proxy: args.get("use_proxy").map(|_| args.bool("use_proxy")).unwrap_or(true),
-        use_netrc: args.get("use_netrc").map(|_| args.bool("use_netrc")).unwrap_or(true),
+        use_proxy: args
+            .get("use_proxy")
+            .map(|_| args.bool("use_proxy"))
+            .unwrap_or(true),
+        use_netrc: args
+            .get("use_netrc")
+            .map(|_| args.bool("use_netrc"))
+            .unwrap_or(true),
         client_cert: args.str("client_cert").map(str::to_string),
         client_key: args.str("client_key").map(str::to_string),
         ca_path: args.str("ca_path").map(str::to_string),
-        ciphers: args.get("ciphers").map(|_| args.list("ciphers").join(":")).filter(|s| !s.is_empty()),
+        ciphers: args
+            .get("ciphers")
+            .map(|_| args.list("ciphers").join(":"))
+            .filter(|s| !s.is_empty()),
         gssapi: args.bool("use_gssapi"),
         ..HttpReq::default()
     }
@@ -557,12 +624,22 @@ mod tests {
         assert!(c.contains("header = \"X-T: a\\\\b\"\n"));
         assert!(c.contains("user = \"u:p:w\\\"d\"\n"));
         assert!(c.contains("data-raw = \"{\\\"k\\\":\\n1}\"\n"));
-        assert!(c.contains("\nlocation\n") && c.contains("\ninsecure\n") && c.contains("\nanyauth\n"));
+        assert!(
+            c.contains("\nlocation\n") && c.contains("\ninsecure\n") && c.contains("\nanyauth\n")
+        );
         assert!(c.contains("speed-time = \"5\""));
         // GET and POST-with-body need no explicit method; HEAD is a flag.
-        let get = curl_config(&HttpReq { url: "u".into(), method: "GET".into(), ..HttpReq::default() });
+        let get = curl_config(&HttpReq {
+            url: "u".into(),
+            method: "GET".into(),
+            ..HttpReq::default()
+        });
         assert!(!get.contains("request"));
-        let head = curl_config(&HttpReq { url: "u".into(), method: "HEAD".into(), ..HttpReq::default() });
+        let head = curl_config(&HttpReq {
+            url: "u".into(),
+            method: "HEAD".into(),
+            ..HttpReq::default()
+        });
         assert!(head.contains("\nhead\n") && !head.contains("request"));
     }
 
@@ -572,7 +649,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("a \"q\" b.txt");
         std::fs::write(&f, "hello").unwrap();
-        let r = HttpReq { url: format!("file://{}", f.display()).replace(' ', "%20").replace('"', "%22"), validate_certs: true, use_proxy: true, ..HttpReq::default() };
+        let r = HttpReq {
+            url: format!("file://{}", f.display())
+                .replace(' ', "%20")
+                .replace('"', "%22"),
+            validate_certs: true,
+            use_proxy: true,
+            ..HttpReq::default()
+        };
         let mut child = std::process::Command::new("curl")
             .args(["-sS", "-K", "-"])
             .stdin(std::process::Stdio::piped())
@@ -580,19 +664,39 @@ mod tests {
             .spawn()
             .unwrap();
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(curl_config(&r).as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(curl_config(&r).as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "hello");
     }
 
     #[test]
     fn wgetrc_lines() {
-        let r = HttpReq { url: "http://h/f".into(), user: Some("u".into()), password: Some("p".into()), force_basic_auth: true, timeout: Some(3), ..HttpReq::default() };
+        let r = HttpReq {
+            url: "http://h/f".into(),
+            user: Some("u".into()),
+            password: Some("p".into()),
+            force_basic_auth: true,
+            timeout: Some(3),
+            ..HttpReq::default()
+        };
         let c = wgetrc(&r).unwrap();
         assert!(c.contains("user = u\npassword = p\nauth_no_challenge = on\n"));
         assert!(c.ends_with("#FERRY-URL http://h/f\n"));
-        assert!(wgetrc(&HttpReq { body: Some("x".into()), ..r.clone() }).is_err());
-        assert!(wgetrc(&HttpReq { headers: vec![("a".into(), "b\nc".into())], ..r }).is_err());
+        assert!(wgetrc(&HttpReq {
+            body: Some("x".into()),
+            ..r.clone()
+        })
+        .is_err());
+        assert!(wgetrc(&HttpReq {
+            headers: vec![("a".into(), "b\nc".into())],
+            ..r
+        })
+        .is_err());
     }
 
     #[test]
@@ -610,8 +714,14 @@ mod tests {
     fn fetched_and_headers() {
         let p = Printed::parse(b"CURL|0|\nW|200 1 0.25 12 http://h/final\n", &[]);
         let f = parse_fetched(&p);
-        assert_eq!((f.status, f.redirects, f.size, f.url.as_str()), (200, 1, 12, "http://h/final"));
-        let p = Printed::parse(b"CURL|7|curl: (7) Failed to connect\nW|000 0 0 0 http://h/\n", &[]);
+        assert_eq!(
+            (f.status, f.redirects, f.size, f.url.as_str()),
+            (200, 1, 12, "http://h/final")
+        );
+        let p = Printed::parse(
+            b"CURL|7|curl: (7) Failed to connect\nW|000 0 0 0 http://h/\n",
+            &[],
+        );
         assert_eq!(parse_fetched(&p).status, -1);
         let raw = "HTTP/1.1 302 Found\r\nLocation: /x\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n";
         let (code, reason, h) = parse_headers(raw);
@@ -620,8 +730,14 @@ mod tests {
         assert_eq!(m["set-cookie"], "a=1, b=2");
         assert_eq!(m["content-type"], "application/json");
         assert_eq!(parse_headers("HTTP/2 404\r\n\r\n").1, "Not Found");
-        assert_eq!(status_msg(200, "OK", &[("Content-Length".into(), "4".into())]), "OK (4 bytes)");
-        assert_eq!(status_msg(404, "Not Found", &[]), "HTTP Error 404: Not Found");
+        assert_eq!(
+            status_msg(200, "OK", &[("Content-Length".into(), "4".into())]),
+            "OK (4 bytes)"
+        );
+        assert_eq!(
+            status_msg(404, "Not Found", &[]),
+            "HTTP Error 404: Not Found"
+        );
     }
 
     #[test]
@@ -637,14 +753,38 @@ mod tests {
         let env = super::super::testutil::TestEnv::new();
         let f = env.write("f", "x");
         std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-        let args = Args { map: serde_json::json!({"mode": "0644"}).as_object().unwrap().clone() };
-        let script = format!("{}ferry_attr {}\nferry_attr {}\n", attr_function(&args).unwrap(), quote(&f), quote(&f));
-        let out = std::process::Command::new("sh").arg("-c").arg(&script).output().unwrap();
+        let args = Args {
+            map: serde_json::json!({"mode": "0644"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        let script = format!(
+            "{}ferry_attr {}\nferry_attr {}\n",
+            attr_function(&args).unwrap(),
+            quote(&f),
+            quote(&f)
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
         // Changed the first time only.
         assert_eq!(String::from_utf8_lossy(&out.stdout), format!("ATTR|{f}\n"));
-        let sym = Args { map: serde_json::json!({"mode": "u+x,go-r"}).as_object().unwrap().clone() };
+        let sym = Args {
+            map: serde_json::json!({"mode": "u+x,go-r"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
         assert!(attr_function(&sym).unwrap().contains("chmod -- u+x,go-r"));
-        let bad = Args { map: serde_json::json!({"mode": "rwx"}).as_object().unwrap().clone() };
+        let bad = Args {
+            map: serde_json::json!({"mode": "rwx"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
         assert!(attr_function(&bad).is_err());
     }
 }

@@ -41,7 +41,14 @@ pub static SPEC: ModuleSpec = ModuleSpec {
 
 pub struct Service;
 
-const SYSTEMD_ONLY: &[&str] = &["daemon_reload", "daemon_reexec", "masked", "scope", "no_block", "force"];
+const SYSTEMD_ONLY: &[&str] = &[
+    "daemon_reload",
+    "daemon_reexec",
+    "masked",
+    "scope",
+    "no_block",
+    "force",
+];
 const SYSV_ONLY: &[&str] = &["pattern", "runlevel", "sleep", "arguments"];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,14 +66,22 @@ impl Module for Service {
 
     async fn run(&self, args: &Args, ctx: &Ctx<'_>) -> ModResult {
         let mgr = match args.str("use").unwrap_or("auto") {
-            "auto" => match ctx.var("ansible_service_mgr").as_ref().and_then(Value::as_str) {
+            "auto" => match ctx
+                .var("ansible_service_mgr")
+                .as_ref()
+                .and_then(Value::as_str)
+            {
                 Some("systemd") => Mgr::Systemd,
                 Some(_) => Mgr::Sysv,
                 None => Mgr::Detect,
             },
             "systemd" => Mgr::Systemd,
             "sysvinit" | "service" | "sysv" => Mgr::Sysv,
-            other => return Err(ModError::fail(format!("use={other} is not supported by ferry (auto, systemd, sysvinit, service)"))),
+            other => {
+                return Err(ModError::fail(format!(
+                    "use={other} is not supported by ferry (auto, systemd, sysvinit, service)"
+                )))
+            }
         };
         let unit = Unit {
             name: args.str("name"),
@@ -92,7 +107,12 @@ impl Module for Service {
         let out = ctx.sh(&script).await?;
         if out.rc != 0 {
             let err = out.stderr_str();
-            return Err(failed(err.trim().to_string(), out.rc, &out.stdout_str(), &err));
+            return Err(failed(
+                err.trim().to_string(),
+                out.rc,
+                &out.stdout_str(),
+                &err,
+            ));
         }
         let stdout = out.stdout_str();
         let systemd = match mgr {
@@ -109,13 +129,24 @@ impl Module for Service {
                 })
                 .map(|k| format!("Ignoring \"{k}\" as it is not used in \"systemd\""))
                 .collect();
-            let mut o = systemd::finish_unit(&unit, ctx, &stdout).await?;
+            // Which manager did the work (the result's shape says it too: `status` is systemd's).
+            let mut o = systemd::finish_unit(&unit, ctx, &stdout)
+                .await?
+                .with("service_mgr", "systemd");
             if !ignored.is_empty() {
-                o = o.with("warnings", ignored);
+                let mut all = ignored;
+                if let Some(Value::Array(w)) = o.data.get("warnings") {
+                    all.extend(w.iter().filter_map(Value::as_str).map(str::to_string));
+                }
+                o = o.with("warnings", all);
             }
             return Ok(o);
         }
-        let extra: Vec<&str> = SYSTEMD_ONLY.iter().copied().filter(|k| args.get(k).is_some()).collect();
+        let extra: Vec<&str> = SYSTEMD_ONLY
+            .iter()
+            .copied()
+            .filter(|k| args.get(k).is_some())
+            .collect();
         if !extra.is_empty() {
             return Err(ModError::fail(format!(
                 "Unsupported parameters for (service) module: {}. These are systemd options and this host does not run systemd.",
@@ -123,19 +154,30 @@ impl Module for Service {
             )));
         }
         if sysv.state.is_none() && sysv.enabled.is_none() {
-            return Err(ModError::fail("one of the following is required: state, enabled"));
+            return Err(ModError::fail(
+                "one of the following is required: state, enabled",
+            ));
         }
         let obs = SysvObserved::parse(&stdout);
         let plan = sysv.decide(&obs)?;
         let changed = !plan.script.is_empty();
         if changed && !ctx.check_mode {
-            let out = ctx.sh(&format!("{}{}", sysv.functions(), plan.script)).await?;
+            let out = ctx
+                .sh(&format!("{}{}", sysv.functions(), plan.script))
+                .await?;
             if out.rc != 0 {
                 let err = out.stderr_str();
-                return Err(failed(err.trim().to_string(), out.rc, &out.stdout_str(), &err));
+                return Err(failed(
+                    err.trim().to_string(),
+                    out.rc,
+                    &out.stdout_str(),
+                    &err,
+                ));
             }
         }
-        let mut o = Outcome::changed(changed).with("name", sysv.name.clone());
+        let mut o = Outcome::changed(changed)
+            .with("name", sysv.name.clone())
+            .with("service_mgr", "sysvinit");
         if let Some(e) = sysv.enabled {
             o = o.with("enabled", e);
         }
@@ -176,7 +218,11 @@ pub struct SysvObserved {
 impl SysvObserved {
     pub fn parse(out: &str) -> SysvObserved {
         let s = Sections::parse(out);
-        let tool = |t: &str| s.val(&format!("TOOL_{t}")).filter(|p| !p.is_empty()).map(str::to_string);
+        let tool = |t: &str| {
+            s.val(&format!("TOOL_{t}"))
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+        };
         let mut status_out = s.body("STATUS").unwrap_or("").to_string();
         if status_out.ends_with('\n') {
             status_out.pop();
@@ -214,13 +260,19 @@ impl Sysv {
             state: args.str("state").map(str::to_string),
             enabled: args.get("enabled").map(|_| args.bool("enabled")),
             pattern: args.str("pattern").map(str::to_string),
-            arguments: args.str("arguments").and_then(shlex::split).unwrap_or_default(),
+            arguments: args
+                .str("arguments")
+                .and_then(shlex::split)
+                .unwrap_or_default(),
             sleep: args.int("sleep").unwrap_or(0),
         }
     }
 
     fn args_words(&self) -> String {
-        self.arguments.iter().map(|a| format!(" {}", quote(a))).collect()
+        self.arguments
+            .iter()
+            .map(|a| format!(" {}", quote(a)))
+            .collect()
     }
 
     /// Shell functions for the read and change scripts: `ferry_svc ACTION...`
@@ -265,9 +317,18 @@ impl Sysv {
     /// Ansible's LinuxService decisions.
     pub fn decide(&self, obs: &SysvObserved) -> Result<SysvPlan, ModError> {
         let n = quote(&self.name);
-        let enable_cmd = obs.initscript.as_ref().and(obs.update_rc_d.as_ref().map(|_| "update-rc.d").or(obs.insserv.as_ref().map(|_| "insserv")).or(obs.chkconfig.as_ref().map(|_| "chkconfig")));
+        let enable_cmd = obs.initscript.as_ref().and(
+            obs.update_rc_d
+                .as_ref()
+                .map(|_| "update-rc.d")
+                .or(obs.insserv.as_ref().map(|_| "insserv"))
+                .or(obs.chkconfig.as_ref().map(|_| "chkconfig")),
+        );
         let Some(enable_cmd) = enable_cmd else {
-            return Err(ModError::fail(format!("Could not find the requested service {}: host", self.name)));
+            return Err(ModError::fail(format!(
+                "Could not find the requested service {}: host",
+                self.name
+            )));
         };
         if obs.service.is_none() && obs.initscript.is_none() {
             return Err(ModError::fail("cannot find 'service' binary or init script for service,  possible typo in service name?, aborting"));
@@ -277,10 +338,15 @@ impl Sysv {
             let cmds: Vec<String> = match enable_cmd {
                 "chkconfig" => {
                     if !obs.chk_list.contains(&self.name) {
-                        return Err(ModError::fail(format!("service {} does not support chkconfig", self.name)));
+                        return Err(ModError::fail(format!(
+                            "service {} does not support chkconfig",
+                            self.name
+                        )));
                     }
                     let action = if want { "on" } else { "off" };
-                    if obs.chk_list.contains(&format!("3:{action}")) && obs.chk_list.contains(&format!("5:{action}")) {
+                    if obs.chk_list.contains(&format!("3:{action}"))
+                        && obs.chk_list.contains(&format!("5:{action}"))
+                    {
                         vec![]
                     } else {
                         vec![format!("chkconfig {n} {action}")]
@@ -292,14 +358,19 @@ impl Sysv {
                     _ => vec![],
                 },
                 _ => match (want, obs.slink) {
-                    (true, false) if !obs.klink => vec![format!("update-rc.d {n} defaults"), format!("update-rc.d {n} enable")],
+                    (true, false) if !obs.klink => vec![
+                        format!("update-rc.d {n} defaults"),
+                        format!("update-rc.d {n} enable"),
+                    ],
                     (true, false) => vec![format!("update-rc.d {n} enable")],
                     (false, true) => vec![format!("update-rc.d {n} disable")],
                     _ => vec![],
                 },
             };
             for c in cmds {
-                script.push_str(&format!("ferry_do {c}; [ \"$ferry_rc\" = 0 ] || ferry_fail\n"));
+                script.push_str(&format!(
+                    "ferry_do {c}; [ \"$ferry_rc\" = 0 ] || ferry_fail\n"
+                ));
             }
         }
         let mut running = None;
@@ -307,12 +378,16 @@ impl Sysv {
             let r = match &self.pattern {
                 Some(p) => {
                     let ps = obs.ps.as_deref().unwrap_or("");
-                    Some(ps.lines().any(|l| l.contains(p.as_str()) && !l.contains(PS_SELF) && !l.contains("pattern=")))
+                    Some(ps.lines().any(|l| {
+                        l.contains(p.as_str()) && !l.contains(PS_SELF) && !l.contains("pattern=")
+                    }))
                 }
                 None => status_running(&self.name, obs.status_rc, &obs.status_out),
             };
             let Some(r) = r else {
-                return Err(ModError::fail("failed determining service state, possible typo of service name?"));
+                return Err(ModError::fail(
+                    "failed determining service state, possible typo of service name?",
+                ));
             };
             running = Some(r);
             let a = self.args_words();
@@ -358,9 +433,14 @@ pub fn status_running(name: &str, rc: Option<i64>, stdout: &str) -> Option<bool>
             return Some(!clean.contains("not "));
         } else if clean.contains("start") && !clean.contains("not ") {
             return Some(true);
-        } else if ["could not access pid file", "is dead and pid file exists", "dead but subsys locked", "dead but pid file exists"]
-            .iter()
-            .any(|k| clean.contains(k))
+        } else if [
+            "could not access pid file",
+            "is dead and pid file exists",
+            "dead but subsys locked",
+            "dead but pid file exists",
+        ]
+        .iter()
+        .any(|k| clean.contains(k))
         {
             return Some(false);
         }
@@ -383,7 +463,12 @@ mod tests {
     use serde_json::json;
 
     fn sysv(state: Option<&str>, enabled: Option<bool>) -> Sysv {
-        Sysv { name: "cron".into(), state: state.map(str::to_string), enabled, ..Sysv::default() }
+        Sysv {
+            name: "cron".into(),
+            state: state.map(str::to_string),
+            enabled,
+            ..Sysv::default()
+        }
     }
 
     fn debian(slink: bool, klink: bool, status_rc: i64, out: &str) -> SysvObserved {
@@ -401,8 +486,14 @@ mod tests {
 
     #[test]
     fn status_rules() {
-        assert_eq!(status_running("cron", Some(3), "cron is not running ... failed!"), Some(false));
-        assert_eq!(status_running("cron", Some(0), "cron is running."), Some(true));
+        assert_eq!(
+            status_running("cron", Some(3), "cron is not running ... failed!"),
+            Some(false)
+        );
+        assert_eq!(
+            status_running("cron", Some(0), "cron is running."),
+            Some(true)
+        );
         assert_eq!(status_running("x", Some(0), ""), Some(true));
         assert_eq!(status_running("x", Some(5), "x: stopped"), Some(false));
         assert_eq!(status_running("x", Some(5), "weird\nmulti\nline"), None);
@@ -411,7 +502,9 @@ mod tests {
 
     #[test]
     fn debian_enable_and_start() {
-        let p = sysv(Some("started"), Some(true)).decide(&debian(false, false, 3, "cron is not running ... failed!")).unwrap();
+        let p = sysv(Some("started"), Some(true))
+            .decide(&debian(false, false, 3, "cron is not running ... failed!"))
+            .unwrap();
         assert_eq!(
             p.script,
             "ferry_do update-rc.d cron defaults; [ \"$ferry_rc\" = 0 ] || ferry_fail\n\
@@ -419,29 +512,67 @@ mod tests {
              ferry_do ferry_svc start\nif [ \"$ferry_rc\" != 0 ]; then case \"$ferry_err\" in *'Job is already running'*) ;; *) ferry_fail;; esac; fi\n"
         );
         // K links exist (disabled before): only `enable`.
-        let p = sysv(None, Some(true)).decide(&debian(false, true, 0, "")).unwrap();
-        assert_eq!(p.script, "ferry_do update-rc.d cron enable; [ \"$ferry_rc\" = 0 ] || ferry_fail\n");
+        let p = sysv(None, Some(true))
+            .decide(&debian(false, true, 0, ""))
+            .unwrap();
+        assert_eq!(
+            p.script,
+            "ferry_do update-rc.d cron enable; [ \"$ferry_rc\" = 0 ] || ferry_fail\n"
+        );
         // Already enabled and running: nothing.
-        assert!(sysv(Some("started"), Some(true)).decide(&debian(true, false, 0, "cron is running.")).unwrap().script.is_empty());
+        assert!(sysv(Some("started"), Some(true))
+            .decide(&debian(true, false, 0, "cron is running."))
+            .unwrap()
+            .script
+            .is_empty());
         // Stop and disable.
-        let p = sysv(Some("stopped"), Some(false)).decide(&debian(true, false, 0, "cron is running.")).unwrap();
-        assert!(p.script.contains("update-rc.d cron disable") && p.script.contains("ferry_svc stop"));
+        let p = sysv(Some("stopped"), Some(false))
+            .decide(&debian(true, false, 0, "cron is running."))
+            .unwrap();
+        assert!(
+            p.script.contains("update-rc.d cron disable") && p.script.contains("ferry_svc stop")
+        );
         // restarted always acts, with sleep between stop and start.
-        let s = Sysv { sleep: 2, arguments: vec!["--x y".into()], ..sysv(Some("restarted"), None) };
-        let p = s.decide(&debian(true, false, 0, "cron is running.")).unwrap();
-        assert!(p.script.contains("ferry_svc stop '--x y'") && p.script.contains("sleep 2\nferry_do ferry_svc start '--x y'"));
+        let s = Sysv {
+            sleep: 2,
+            arguments: vec!["--x y".into()],
+            ..sysv(Some("restarted"), None)
+        };
+        let p = s
+            .decide(&debian(true, false, 0, "cron is running."))
+            .unwrap();
+        assert!(
+            p.script.contains("ferry_svc stop '--x y'")
+                && p.script
+                    .contains("sleep 2\nferry_do ferry_svc start '--x y'")
+        );
         // reloaded starts a stopped service.
-        assert!(sysv(Some("reloaded"), None).decide(&debian(true, false, 3, "")).unwrap().script.contains("ferry_svc start"));
+        assert!(sysv(Some("reloaded"), None)
+            .decide(&debian(true, false, 3, ""))
+            .unwrap()
+            .script
+            .contains("ferry_svc start"));
     }
 
     #[test]
     fn missing_service_and_pattern() {
         let mut obs = debian(false, false, 0, "");
         obs.initscript = None;
-        assert_eq!(sysv(Some("started"), None).decide(&obs).unwrap_err().to_string(), "Could not find the requested service cron: host");
-        let s = Sysv { pattern: Some("/usr/sbin/cron".into()), ..sysv(Some("started"), None) };
+        assert_eq!(
+            sysv(Some("started"), None)
+                .decide(&obs)
+                .unwrap_err()
+                .to_string(),
+            "Could not find the requested service cron: host"
+        );
+        let s = Sysv {
+            pattern: Some("/usr/sbin/cron".into()),
+            ..sysv(Some("started"), None)
+        };
         let mut obs = debian(true, false, 0, "");
-        obs.ps = Some(format!("root 1 sh -c # {PS_SELF} /usr/sbin/cron\nroot 2 ps auxww\n"));
+        obs.ps = Some(format!(
+            "root 1 sh -c # {PS_SELF} /usr/sbin/cron\nroot 2 ps auxww\n"
+        ));
         assert_eq!(s.decide(&obs).unwrap().running, Some(false));
         obs.ps = Some("root 77 /usr/sbin/cron -f\n".into());
         assert_eq!(s.decide(&obs).unwrap().running, Some(true));
@@ -456,15 +587,27 @@ mod tests {
             chk_list: "cron  0:off 1:off 2:off 3:off 4:off 5:off 6:off\n".into(),
             ..SysvObserved::default()
         };
-        assert_eq!(sysv(None, Some(true)).decide(&obs).unwrap().script, "ferry_do chkconfig cron on; [ \"$ferry_rc\" = 0 ] || ferry_fail\n");
-        let on = SysvObserved { chk_list: "cron  0:off 1:off 2:on 3:on 4:on 5:on 6:off\n".into(), ..obs };
-        assert!(sysv(None, Some(true)).decide(&on).unwrap().script.is_empty());
+        assert_eq!(
+            sysv(None, Some(true)).decide(&obs).unwrap().script,
+            "ferry_do chkconfig cron on; [ \"$ferry_rc\" = 0 ] || ferry_fail\n"
+        );
+        let on = SysvObserved {
+            chk_list: "cron  0:off 1:off 2:on 3:on 4:on 5:on 6:off\n".into(),
+            ..obs
+        };
+        assert!(sysv(None, Some(true))
+            .decide(&on)
+            .unwrap()
+            .script
+            .is_empty());
     }
 
     async fn run(rec: &Recording, scope: &Scope, args: Value, check: bool) -> ModResult {
         let templar = Templar::new();
         let ctx = ctx_on(rec, &templar, scope, check, false);
-        let a = SPEC.validate(args.as_object().unwrap().clone()).map_err(ModError::fail)?;
+        let a = SPEC
+            .validate(args.as_object().unwrap().clone())
+            .map_err(ModError::fail)?;
         Service.run(&a, &ctx).await
     }
 
@@ -473,23 +616,51 @@ mod tests {
         let scope = facts_scope(crate::modules::systemd::rhel9_facts());
         let rec = Recording::new();
         rec.on("systemctl show httpd", 0, "@@SHOW\nLoadState=loaded\nActiveState=inactive\n@@SHOWRC=0\n@@ISENABLED\ndisabled\n@@ISENABLEDRC=1\n");
-        let o = run(&rec, &scope, json!({"name": "httpd", "state": "started", "enabled": "yes", "pattern": "httpd"}), false).await.unwrap();
+        let o = run(
+            &rec,
+            &scope,
+            json!({"name": "httpd", "state": "started", "enabled": "yes", "pattern": "httpd"}),
+            false,
+        )
+        .await
+        .unwrap();
         assert!(o.changed);
         assert_eq!(o.data["status"]["ActiveState"], "inactive");
-        assert_eq!(o.data["warnings"][0], "Ignoring \"pattern\" as it is not used in \"systemd\"");
+        assert_eq!(
+            o.data["warnings"][0],
+            "Ignoring \"pattern\" as it is not used in \"systemd\""
+        );
         let s = rec.scripts();
         assert!(!s[0].contains("@@MGR"), "the fact decides, no detection");
         assert!(s[1].contains("systemctl enable httpd") && s[1].contains("systemctl start httpd"));
         // Idempotent from the recorded "already there" output.
         let rec = Recording::new();
         rec.on("systemctl show httpd", 0, "@@SHOW\nLoadState=loaded\nActiveState=active\n@@SHOWRC=0\n@@ISENABLED\nenabled\n@@ISENABLEDRC=0\n");
-        let o = run(&rec, &scope, json!({"name": "httpd", "state": "started", "enabled": true}), false).await.unwrap();
+        let o = run(
+            &rec,
+            &scope,
+            json!({"name": "httpd", "state": "started", "enabled": true}),
+            false,
+        )
+        .await
+        .unwrap();
         assert!(!o.changed);
         assert_eq!(rec.scripts().len(), 1);
         // Check mode: nothing but the read.
         let rec = Recording::new();
-        rec.on("systemctl show httpd", 0, "@@SHOW\nLoadState=loaded\nActiveState=active\n@@SHOWRC=0\n");
-        let o = run(&rec, &scope, json!({"name": "httpd", "state": "restarted"}), true).await.unwrap();
+        rec.on(
+            "systemctl show httpd",
+            0,
+            "@@SHOW\nLoadState=loaded\nActiveState=active\n@@SHOWRC=0\n",
+        );
+        let o = run(
+            &rec,
+            &scope,
+            json!({"name": "httpd", "state": "restarted"}),
+            true,
+        )
+        .await
+        .unwrap();
         assert!(o.changed);
         assert_eq!(rec.scripts().len(), 1);
     }
@@ -498,11 +669,31 @@ mod tests {
     async fn without_facts_the_manager_is_detected_in_the_read_script() {
         let rec = Recording::new();
         rec.on("@@MGR", 0, "@@MGR=sysv\n@@TOOL_service=/usr/sbin/service\n@@TOOL_update-rc.d=/usr/sbin/update-rc.d\n@@INITSCRIPT=/etc/init.d/cron\n@@SLINK=1\n@@STATUS\ncron is running.\n\n@@STATUSRC=0\n");
-        let o = run(&rec, &Scope::new(), json!({"name": "cron", "state": "started", "enabled": true}), false).await.unwrap();
+        let o = run(
+            &rec,
+            &Scope::new(),
+            json!({"name": "cron", "state": "started", "enabled": true}),
+            false,
+        )
+        .await
+        .unwrap();
         assert!(!o.changed);
-        assert_eq!((o.data["state"].as_str(), o.data["enabled"].as_bool()), (Some("started"), Some(true)));
+        assert_eq!(
+            (o.data["state"].as_str(), o.data["enabled"].as_bool()),
+            (Some("started"), Some(true))
+        );
         assert!(o.data.get("status").is_none());
-        let e = run(&rec, &Scope::new(), json!({"name": "cron", "state": "started", "masked": false}), false).await.unwrap_err();
-        assert!(e.to_string().contains("Unsupported parameters for (service) module: masked"));
+        assert_eq!(o.data["service_mgr"], "sysvinit");
+        let e = run(
+            &rec,
+            &Scope::new(),
+            json!({"name": "cron", "state": "started", "masked": false}),
+            false,
+        )
+        .await
+        .unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("Unsupported parameters for (service) module: masked"));
     }
 }

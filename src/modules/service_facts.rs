@@ -39,7 +39,12 @@ impl Module for ServiceFacts {
         let out = ctx.sh(READ).await?;
         if out.rc != 0 {
             let err = out.stderr_str();
-            return Err(failed(format!("could not list services: {}", err.trim()), out.rc, &out.stdout_str(), &err));
+            return Err(failed(
+                format!("could not list services: {}", err.trim()),
+                out.rc,
+                &out.stdout_str(),
+                &err,
+            ));
         }
         let s = Sections::parse(&out.stdout_str());
         let mut services = Map::new();
@@ -47,7 +52,11 @@ impl Module for ServiceFacts {
             from_units(s.body("UNITS").unwrap_or(""), &mut services);
             let missing = from_unit_files(s.body("UNITFILES").unwrap_or(""), &mut services);
             if !missing.is_empty() {
-                let list = missing.iter().map(|(n, _)| quote(n)).collect::<Vec<_>>().join(" ");
+                let list = missing
+                    .iter()
+                    .map(|(n, _)| quote(n))
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 let out = ctx
                     .sh(&format!(
                         "for u in {list}; do if o=$(systemctl show \"$u\" --property=ActiveState 2>/dev/null) && [ -n \"$o\" ]; then echo \"$u ${{o#ActiveState=}}\"; else echo \"$u unknown\"; fi; done"
@@ -56,20 +65,34 @@ impl Module for ServiceFacts {
                 let states: Map<String, Value> = out
                     .stdout_str()
                     .lines()
-                    .filter_map(|l| l.split_once(' ').map(|(n, st)| (n.to_string(), Value::String(st.trim_end().to_string()))))
+                    .filter_map(|l| {
+                        l.split_once(' ').map(|(n, st)| {
+                            (n.to_string(), Value::String(st.trim_end().to_string()))
+                        })
+                    })
                     .collect();
                 for (name, status) in missing {
-                    let state = states.get(&name).cloned().unwrap_or_else(|| "unknown".into());
+                    let state = states
+                        .get(&name)
+                        .cloned()
+                        .unwrap_or_else(|| "unknown".into());
                     services.insert(name.clone(), json!({"name": name, "state": state, "status": status, "source": "systemd"}));
                 }
             }
         } else {
             let enabled: Option<Vec<&str>> = s.body("STARTLINKS").map(|b| b.lines().collect());
-            from_status_all(s.body("STATUSALL").unwrap_or(""), enabled.as_deref(), &mut services);
+            from_status_all(
+                s.body("STATUSALL").unwrap_or(""),
+                enabled.as_deref(),
+                &mut services,
+            );
         }
         let mut facts = Map::new();
         facts.insert("services".into(), Value::Object(services));
-        Ok(Outcome { facts: Some(facts), ..Outcome::ok() })
+        Ok(Outcome {
+            facts: Some(facts),
+            ..Outcome::ok()
+        })
     }
 }
 
@@ -81,9 +104,20 @@ pub fn from_units(out: &str, services: &mut Map<String, Value>) {
             continue;
         }
         let head = &fields[..fields.len() - 1];
-        let status = BAD_STATES.iter().find(|b| head.contains(b)).copied().unwrap_or(fields[2]);
-        let state = if fields[3] == "running" { "running" } else { "stopped" };
-        services.insert(fields[0].to_string(), json!({"name": fields[0], "state": state, "status": status, "source": "systemd"}));
+        let status = BAD_STATES
+            .iter()
+            .find(|b| head.contains(b))
+            .copied()
+            .unwrap_or(fields[2]);
+        let state = if fields[3] == "running" {
+            "running"
+        } else {
+            "stopped"
+        };
+        services.insert(
+            fields[0].to_string(),
+            json!({"name": fields[0], "state": state, "status": status, "source": "systemd"}),
+        );
     }
 }
 
@@ -93,7 +127,9 @@ pub fn from_unit_files(out: &str, services: &mut Map<String, Value>) -> Vec<(Str
     let mut missing = Vec::new();
     for line in out.lines().filter(|l| l.contains(".service")) {
         let mut f = line.split_whitespace();
-        let (Some(name), Some(status)) = (f.next(), f.next()) else { continue };
+        let (Some(name), Some(status)) = (f.next(), f.next()) else {
+            continue;
+        };
         match services.get_mut(name) {
             None => missing.push((name.to_string(), status.to_string())),
             Some(Value::Object(m)) => {
@@ -113,7 +149,9 @@ pub fn from_unit_files(out: &str, services: &mut Map<String, Value>) -> Vec<(Str
 pub fn from_status_all(out: &str, enabled: Option<&[&str]>, services: &mut Map<String, Value>) {
     for line in out.lines() {
         let t = line.trim_start();
-        let Some(rest) = t.strip_prefix("[ ") else { continue };
+        let Some(rest) = t.strip_prefix("[ ") else {
+            continue;
+        };
         let (mark, name) = match (rest.strip_prefix("+ ]"), rest.strip_prefix("- ]")) {
             (Some(n), _) => ("running", n),
             (_, Some(n)) => ("stopped", n),
@@ -128,7 +166,10 @@ pub fn from_status_all(out: &str, enabled: Option<&[&str]>, services: &mut Map<S
             Some(_) => "disabled",
             None => "unknown",
         };
-        services.insert(name.to_string(), json!({"name": name, "state": mark, "status": status, "source": "sysv"}));
+        services.insert(
+            name.to_string(),
+            json!({"name": name, "state": mark, "status": status, "source": "sysv"}),
+        );
     }
 }
 
@@ -142,8 +183,15 @@ mod tests {
     #[test]
     fn sysv_status_all() {
         let mut m = Map::new();
-        from_status_all(" [ - ]  cron\n [ ? ]  hwclock.sh\n [ + ]  ssh\n [ - ]  sudo\n", Some(&["cron", "ssh"]), &mut m);
-        assert_eq!(m["cron"], json!({"name": "cron", "state": "stopped", "status": "enabled", "source": "sysv"}));
+        from_status_all(
+            " [ - ]  cron\n [ ? ]  hwclock.sh\n [ + ]  ssh\n [ - ]  sudo\n",
+            Some(&["cron", "ssh"]),
+            &mut m,
+        );
+        assert_eq!(
+            m["cron"],
+            json!({"name": "cron", "state": "stopped", "status": "enabled", "source": "sysv"})
+        );
         assert_eq!(m["ssh"]["state"], "running");
         assert_eq!(m["sudo"]["status"], "disabled");
         assert!(!m.contains_key("hwclock.sh"));
@@ -165,31 +213,59 @@ mod tests {
     fn systemd_units_and_files() {
         let mut m = Map::new();
         from_units(UNITS, &mut m);
-        assert_eq!(m["crond.service"], json!({"name": "crond.service", "state": "running", "status": "active", "source": "systemd"}));
+        assert_eq!(
+            m["crond.service"],
+            json!({"name": "crond.service", "state": "running", "status": "active", "source": "systemd"})
+        );
         assert_eq!(m["kdump.service"]["status"], "failed");
         assert_eq!(m["nfs.service"]["status"], "not-found");
         let missing = from_unit_files(UNIT_FILES, &mut m);
         assert_eq!(m["crond.service"]["status"], "enabled");
-        assert_eq!(m["kdump.service"]["status"], "failed", "bad states are kept");
-        assert_eq!(missing, vec![("tuned.service".to_string(), "disabled".to_string()), ("getty@.service".into(), "enabled".into())]);
+        assert_eq!(
+            m["kdump.service"]["status"], "failed",
+            "bad states are kept"
+        );
+        assert_eq!(
+            missing,
+            vec![
+                ("tuned.service".to_string(), "disabled".to_string()),
+                ("getty@.service".into(), "enabled".into())
+            ]
+        );
     }
 
     #[tokio::test]
     async fn rhel9_facts_from_recorded_systemctl() {
         let rec = Recording::new();
-        rec.on("list-units", 0, &format!("@@MGR=systemd\n@@UNITS\n{UNITS}@@UNITFILES\n{UNIT_FILES}"));
-        rec.on("--property=ActiveState", 0, "tuned.service inactive\ngetty@.service unknown\n");
+        rec.on(
+            "list-units",
+            0,
+            &format!("@@MGR=systemd\n@@UNITS\n{UNITS}@@UNITFILES\n{UNIT_FILES}"),
+        );
+        rec.on(
+            "--property=ActiveState",
+            0,
+            "tuned.service inactive\ngetty@.service unknown\n",
+        );
         let templar = Templar::new();
         let scope = facts_scope(crate::modules::systemd::rhel9_facts());
         let ctx = ctx_on(&rec, &templar, &scope, true, false);
         let o = ServiceFacts.run(&Args::default(), &ctx).await.unwrap();
         assert!(!o.changed);
         let f = o.facts.unwrap();
-        assert_eq!(f["services"]["tuned.service"], json!({"name": "tuned.service", "state": "inactive", "status": "disabled", "source": "systemd"}));
+        assert_eq!(
+            f["services"]["tuned.service"],
+            json!({"name": "tuned.service", "state": "inactive", "status": "disabled", "source": "systemd"})
+        );
         assert_eq!(f["services"]["sshd.service"]["state"], "running");
         let s = rec.scripts();
         assert!(s[0].contains("systemctl list-units --no-pager --type service --all --plain"));
         assert!(s[0].contains("systemctl list-unit-files --no-pager --type service --all"));
-        assert!(s[1].starts_with("for u in tuned.service 'getty@.service'") || s[1].starts_with("for u in tuned.service getty@.service"), "{}", s[1]);
+        assert!(
+            s[1].starts_with("for u in tuned.service 'getty@.service'")
+                || s[1].starts_with("for u in tuned.service getty@.service"),
+            "{}",
+            s[1]
+        );
     }
 }

@@ -43,16 +43,33 @@ pub fn content(args: &Args) -> Result<String, ModError> {
     let owner = match (args.str("user"), args.str("group")) {
         (Some(u), _) => u.to_string(),
         (None, Some(g)) => format!("%{g}"),
-        (None, None) => return Err(ModError::fail("one of the following is required: user, group")),
+        (None, None) => {
+            return Err(ModError::fail(
+                "one of the following is required: user, group",
+            ))
+        }
     };
-    let defaults: String = args.list("defaults").iter().map(|d| format!("Defaults:{owner} {d}\n")).collect();
+    let defaults: String = args
+        .list("defaults")
+        .iter()
+        .map(|d| format!("Defaults:{owner} {d}\n"))
+        .collect();
     let commands = args.list("commands").join(", ");
     let noexec = if args.bool("noexec") { "NOEXEC:" } else { "" };
-    let nopasswd = if args.bool("nopassword") { "NOPASSWD:" } else { "" };
+    let nopasswd = if args.bool("nopassword") {
+        "NOPASSWD:"
+    } else {
+        ""
+    };
     let setenv = if args.bool("setenv") { "SETENV:" } else { "" };
-    let runas = args.str("runas").map(|r| format!("({r})")).unwrap_or_default();
+    let runas = args
+        .str("runas")
+        .map(|r| format!("({r})"))
+        .unwrap_or_default();
     let host = args.str("host").unwrap_or("ALL");
-    Ok(format!("{defaults}{owner} {host}={runas}{noexec}{nopasswd}{setenv} {commands}\n"))
+    Ok(format!(
+        "{defaults}{owner} {host}={runas}{noexec}{nopasswd}{setenv} {commands}\n"
+    ))
 }
 
 #[async_trait]
@@ -68,9 +85,15 @@ impl Module for Sudoers {
         let present = args.str("state") != Some("absent");
         let validation = args.str("validation").unwrap_or("detect");
         if present && args.list("commands").is_empty() && args.get("commands").is_none() {
-            return Err(ModError::fail("state is present but all of the following are missing: commands"));
+            return Err(ModError::fail(
+                "state is present but all of the following are missing: commands",
+            ));
         }
-        let text = if present { content(args)? } else { String::new() };
+        let text = if present {
+            content(args)?
+        } else {
+            String::new()
+        };
         let validate = present && validation != "absent";
         // One script: visudo's verdict on the new rule (stdin), the current file and its mode.
         let mut s = format!(
@@ -86,10 +109,18 @@ impl Module for Sudoers {
         let out = ctx.sh_in(&s, validate.then_some(text.as_bytes())).await?;
         if out.rc != 0 {
             let err = out.stderr_str();
-            return Err(failed(format!("could not read {file}: {}", err.trim()), out.rc, &out.stdout_str(), &err));
+            return Err(failed(
+                format!("could not read {file}: {}", err.trim()),
+                out.rc,
+                &out.stdout_str(),
+                &err,
+            ));
         }
         let sec = Sections::parse(&out.stdout_str());
-        let visudo = sec.val("VISUDO").filter(|v| !v.is_empty()).map(str::to_string);
+        let visudo = sec
+            .val("VISUDO")
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
         let exists = sec.has("MODE");
         let current = sec.body("FILE").unwrap_or("");
         if !present {
@@ -115,17 +146,41 @@ impl Module for Sudoers {
                 _ => {}
             }
         }
-        let matches = exists && current == text && sec.val("MODE").and_then(|m| u32::from_str_radix(m.trim(), 8).ok()).map(|m| m & 0o777) == Some(0o440);
+        let matches = exists
+            && current == text
+            && sec
+                .val("MODE")
+                .and_then(|m| u32::from_str_radix(m.trim(), 8).ok())
+                .map(|m| m & 0o777)
+                == Some(0o440);
         if matches {
             return Ok(Outcome::ok());
         }
         let mut o = Outcome::changed(true);
         if ctx.diff_mode {
-            o = o.diff(Diff { before: current.to_string(), after: text.clone(), before_header: file.clone(), after_header: file.clone() });
+            o = o.diff(Diff {
+                before: current.to_string(),
+                after: text.clone(),
+                before_header: file.clone(),
+                after_header: file.clone(),
+            });
         }
         if !ctx.check_mode {
-            let check = visudo.as_ref().filter(|_| validate).map(|v| format!("{} -c -f %s", quote(v)));
-            util::place(ctx, text.as_bytes(), &Place { dest: &file, mode: Some(0o440), validate: check.as_deref(), ..Place::default() }).await?;
+            let check = visudo
+                .as_ref()
+                .filter(|_| validate)
+                .map(|v| format!("{} -c -f %s", quote(v)));
+            util::place(
+                ctx,
+                text.as_bytes(),
+                &Place {
+                    dest: &file,
+                    mode: Some(0o440),
+                    validate: check.as_deref(),
+                    ..Place::default()
+                },
+            )
+            .await?;
         }
         Ok(o)
     }
@@ -143,17 +198,26 @@ mod tests {
 
     #[test]
     fn renders_like_the_community_module() {
-        assert_eq!(render(json!({"name": "x", "user": "alice", "commands": ["/bin/ls", "/bin/cat"]})), "alice ALL=NOPASSWD: /bin/ls, /bin/cat\n");
         assert_eq!(
-            render(json!({"name": "x", "user": "bob", "runas": "alice", "commands": "ALL", "nopassword": false})),
+            render(json!({"name": "x", "user": "alice", "commands": ["/bin/ls", "/bin/cat"]})),
+            "alice ALL=NOPASSWD: /bin/ls, /bin/cat\n"
+        );
+        assert_eq!(
+            render(
+                json!({"name": "x", "user": "bob", "runas": "alice", "commands": "ALL", "nopassword": false})
+            ),
             "bob ALL=(alice) ALL\n"
         );
         assert_eq!(
-            render(json!({"name": "x", "group": "ops", "host": "web", "commands": "/usr/bin/less", "noexec": true, "setenv": true})),
+            render(
+                json!({"name": "x", "group": "ops", "host": "web", "commands": "/usr/bin/less", "noexec": true, "setenv": true})
+            ),
             "%ops web=NOEXEC:NOPASSWD:SETENV: /usr/bin/less\n"
         );
         assert_eq!(
-            render(json!({"name": "x", "group": "ops", "commands": "ALL", "nopassword": false, "defaults": ["!targetpw"]})),
+            render(
+                json!({"name": "x", "group": "ops", "commands": "ALL", "nopassword": false, "defaults": ["!targetpw"]})
+            ),
             "Defaults:%ops !targetpw\n%ops ALL= ALL\n"
         );
     }
@@ -168,7 +232,14 @@ mod tests {
         assert!(env.ok(&Sudoers, args.clone()).await.changed);
         assert_eq!(env.read("sudoers.d/t"), "alice ALL=NOPASSWD: /bin/true\n");
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(env.pathbuf("sudoers.d/t")).unwrap().permissions().mode() & 0o777, 0o440);
+        assert_eq!(
+            std::fs::metadata(env.pathbuf("sudoers.d/t"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o440
+        );
         assert!(!env.ok(&Sudoers, args.clone()).await.changed);
         let mut gone = args.clone();
         gone["state"] = json!("absent");

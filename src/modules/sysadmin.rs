@@ -90,7 +90,10 @@ pub fn failed(msg: impl Into<String>, rc: i32, stdout: &str, stderr: &str) -> Mo
     data.insert("rc".into(), rc.into());
     data.insert("stdout".into(), stdout.into());
     data.insert("stderr".into(), stderr.into());
-    ModError::Failed { msg: msg.into(), data }
+    ModError::Failed {
+        msg: msg.into(),
+        data,
+    }
 }
 
 /// A failure with extra result fields.
@@ -99,7 +102,10 @@ pub fn failed_with(msg: impl Into<String>, fields: &[(&str, Value)]) -> ModError
     for (k, v) in fields {
         data.insert((*k).to_string(), v.clone());
     }
-    ModError::Failed { msg: msg.into(), data }
+    ModError::Failed {
+        msg: msg.into(),
+        data,
+    }
 }
 
 /// A `passwd` entry (`getent passwd NAME`).
@@ -149,7 +155,15 @@ impl Group {
         Some(Group {
             name: f[0].into(),
             gid: f[2].parse().ok()?,
-            members: f.get(3).map(|m| m.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect()).unwrap_or_default(),
+            members: f
+                .get(3)
+                .map(|m| {
+                    m.split(',')
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -171,8 +185,19 @@ impl Shadow {
         if f.len() < 8 {
             return None;
         }
-        let n = |i: usize| f.get(i).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(-1);
-        Some(Shadow { hash: f[1].into(), min: n(3), max: n(4), warn: n(5), inactive: n(6), expire: n(7) })
+        let n = |i: usize| {
+            f.get(i)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(-1)
+        };
+        Some(Shadow {
+            hash: f[1].into(),
+            min: n(3),
+            max: n(4),
+            warn: n(5),
+            inactive: n(6),
+            expire: n(7),
+        })
     }
 }
 
@@ -182,7 +207,9 @@ mod tests {
 
     #[test]
     fn sections_values_bodies_and_raw_rest() {
-        let s = Sections::parse("junk\n@@RC=3\n@@SHOW\na=1\nb=2\n@@EMPTY\n@@X=y=z\n@@@FILE\n@@not a marker\nlast");
+        let s = Sections::parse(
+            "junk\n@@RC=3\n@@SHOW\na=1\nb=2\n@@EMPTY\n@@X=y=z\n@@@FILE\n@@not a marker\nlast",
+        );
         assert_eq!(s.int("RC"), Some(3));
         assert_eq!(s.body("SHOW"), Some("a=1\nb=2\n"));
         assert_eq!(s.body("EMPTY"), Some(""));
@@ -194,12 +221,18 @@ mod tests {
     #[test]
     fn account_entries() {
         let p = Passwd::parse("deploy:x:1000:1000:De Ploy,,,:/home/deploy:/bin/bash\n").unwrap();
-        assert_eq!((p.uid, p.gid, p.gecos.as_str(), p.shell.as_str()), (1000, 1000, "De Ploy,,,", "/bin/bash"));
+        assert_eq!(
+            (p.uid, p.gid, p.gecos.as_str(), p.shell.as_str()),
+            (1000, 1000, "De Ploy,,,", "/bin/bash")
+        );
         assert!(Passwd::parse("").is_none());
         let g = Group::parse("sudo:x:27:alice,bob").unwrap();
         assert_eq!(g.members, vec!["alice", "bob"]);
         assert!(Group::parse("adm:x:4:").unwrap().members.is_empty());
         let s = Shadow::parse("a:$6$x$y:19000:0:99999:7:::").unwrap();
-        assert_eq!((s.hash.as_str(), s.min, s.max, s.warn, s.inactive, s.expire), ("$6$x$y", 0, 99999, 7, -1, -1));
+        assert_eq!(
+            (s.hash.as_str(), s.min, s.max, s.warn, s.inactive, s.expire),
+            ("$6$x$y", 0, 99999, 7, -1, -1)
+        );
     }
 }

@@ -11,7 +11,7 @@ use super::{Args, Ctx, Kind, ModError, ModResult, Module, ModuleSpec, Outcome, P
 use crate::connection::quote;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
-    aliases: &["systemd", "ansible.builtin.systemd", "ansible.builtin.systemd_service"],
+    aliases: &["systemd", "ansible.builtin.systemd", "ansible.builtin.systemd_service", "ansible.legacy.systemd"],
     required_one_of: &[&["state", "enabled", "masked", "daemon_reload", "daemon_reexec"]],
     example: "- ansible.builtin.systemd_service:\n    name: nginx\n    state: started\n    enabled: true\n    daemon_reload: true\n",
     ..ModuleSpec::new(
@@ -42,9 +42,20 @@ impl Module for Systemd {
 
     async fn run(&self, args: &Args, ctx: &Ctx<'_>) -> ModResult {
         let unit = Unit::from_args(args);
-        for (p, given) in [("state", unit.state.is_some()), ("enabled", unit.enabled.is_some()), ("masked", unit.masked.is_some())] {
+        for (p, given) in [
+            ("state", unit.state.is_some()),
+            ("enabled", unit.enabled.is_some()),
+            ("masked", unit.masked.is_some()),
+        ] {
             if given && unit.name.is_none() {
-                return Err(ModError::fail(format!("{p} is {} but all of the following are missing: name", if p == "state" { unit.state.unwrap_or_default().to_string() } else { "set".into() })));
+                return Err(ModError::fail(format!(
+                    "{p} is {} but all of the following are missing: name",
+                    if p == "state" {
+                        unit.state.unwrap_or_default().to_string()
+                    } else {
+                        "set".into()
+                    }
+                )));
             }
         }
         run_unit(&unit, ctx).await
@@ -96,10 +107,25 @@ impl<'a> Unit<'a> {
     }
 
     /// One script: daemon-reload/reexec (unless checking), then what the unit looks like.
+    /// `--user` needs the user's runtime directory, as Ansible sets it.
+    pub fn env_prefix(&self) -> &'static str {
+        if self.scope == "user" {
+            "export XDG_RUNTIME_DIR=\"${XDG_RUNTIME_DIR:-/run/user/$(id -u)}\"\n"
+        } else {
+            ""
+        }
+    }
+
     pub fn read_script(&self, check_mode: bool) -> String {
         let sc = self.systemctl();
-        let mut s = String::new();
-        for (want, what) in [(self.daemon_reload, "daemon-reload"), (self.daemon_reexec, "daemon-reexec")] {
+        let mut s = format!(
+            "{}command -v systemctl >/dev/null 2>&1 || {{ echo 'Failed to find required executable \"systemctl\" in paths' >&2; exit 2; }}\n",
+            self.env_prefix()
+        );
+        for (want, what) in [
+            (self.daemon_reload, "daemon-reload"),
+            (self.daemon_reexec, "daemon-reexec"),
+        ] {
             if want && !check_mode {
                 s.push_str(&format!(
                     "if ! ferry_err=$({sc} {what} 2>&1); then printf 'failure when executing systemctl {what}: %s' \"$ferry_err\" >&2; exit 1; fi\n"
@@ -108,7 +134,9 @@ impl<'a> Unit<'a> {
         }
         if let Some(name) = self.name {
             let u = quote(name);
-            s.push_str(&format!("echo @@SHOW\n{sc} show {u} 2>/dev/null\necho \"@@SHOWRC=$?\"\n"));
+            s.push_str(&format!(
+                "echo @@SHOW\n{sc} show {u} 2>/dev/null\necho \"@@SHOWRC=$?\"\n"
+            ));
             if self.enabled.is_some() || self.masked.is_some() {
                 s.push_str(&format!("echo @@ISENABLED\n{sc} is-enabled {u} -l 2>/dev/null\necho \"@@ISENABLEDRC=$?\"\n"));
             }
@@ -132,7 +160,10 @@ pub fn parse_show(out: &str) -> Map<String, Value> {
         match key {
             None => {
                 if let Some((k, v)) = line.split_once('=') {
-                    if k.starts_with("Exec") && v.trim_start().starts_with('{') && !v.trim_end().ends_with('}') {
+                    if k.starts_with("Exec")
+                        && v.trim_start().starts_with('{')
+                        && !v.trim_end().ends_with('}')
+                    {
                         multival.push(v);
                         key = Some(k);
                         continue;
@@ -143,7 +174,10 @@ pub fn parse_show(out: &str) -> Map<String, Value> {
             Some(k) => {
                 multival.push(line);
                 if line.trim_end().ends_with('}') {
-                    parsed.insert(k.to_string(), Value::String(multival.join("\n").trim().to_string()));
+                    parsed.insert(
+                        k.to_string(),
+                        Value::String(multival.join("\n").trim().to_string()),
+                    );
                     multival.clear();
                     key = None;
                 }
@@ -168,7 +202,11 @@ impl Observed {
         let s = Sections::parse(out);
         let show_rc = s.int("SHOWRC").unwrap_or(1);
         Observed {
-            status: if show_rc == 0 { parse_show(s.body("SHOW").unwrap_or("")) } else { Map::new() },
+            status: if show_rc == 0 {
+                parse_show(s.body("SHOW").unwrap_or(""))
+            } else {
+                Map::new()
+            },
             is_enabled: s.body("ISENABLED").unwrap_or("").trim().to_string(),
             is_enabled_rc: s.int("ISENABLEDRC").unwrap_or(1),
             initd: s.has("INITD"),
@@ -192,7 +230,9 @@ pub struct Plan {
 /// Ansible's decisions, from what was observed.
 pub fn decide(unit: &Unit<'_>, obs: &Observed) -> Result<Plan, ModError> {
     let mut plan = Plan::default();
-    let Some(name) = unit.name else { return Ok(plan) };
+    let Some(name) = unit.name else {
+        return Ok(plan);
+    };
     for g in ['*', '?', '['] {
         if name.contains(g) {
             return Err(ModError::fail(format!("This module does not currently support using glob patterns, found '{g}' in service name: {name}")));
@@ -203,7 +243,9 @@ pub fn decide(unit: &Unit<'_>, obs: &Observed) -> Result<Plan, ModError> {
     let is_masked = load == Some("masked");
     if is_systemd && !is_masked {
         if let Some(e) = obs.get("LoadError").filter(|e| !e.is_empty()) {
-            return Err(ModError::fail(format!("Error loading unit file '{name}': {e}")));
+            return Err(ModError::fail(format!(
+                "Error loading unit file '{name}': {e}"
+            )));
         }
     }
     let found = is_systemd || obs.initd;
@@ -221,8 +263,16 @@ pub fn decide(unit: &Unit<'_>, obs: &Observed) -> Result<Plan, ModError> {
         }
         let mut enabled = false;
         if obs.is_enabled_rc == 0 {
-            enabled = !matches!(obs.is_enabled.as_str(), "enabled-runtime" | "indirect" | "alias");
-        } else if obs.is_enabled_rc == 1 && unit.scope == "system" && obs.initd && !obs.is_enabled.ends_with("disabled") && obs.sysv_enabled {
+            enabled = !matches!(
+                obs.is_enabled.as_str(),
+                "enabled-runtime" | "indirect" | "alias"
+            );
+        } else if obs.is_enabled_rc == 1
+            && unit.scope == "system"
+            && obs.initd
+            && !obs.is_enabled.ends_with("disabled")
+            && obs.sysv_enabled
+        {
             enabled = true;
         }
         if enabled != want {
@@ -235,7 +285,10 @@ pub fn decide(unit: &Unit<'_>, obs: &Observed) -> Result<Plan, ModError> {
             return Err(missing());
         }
         let Some(active) = obs.get("ActiveState") else {
-            return Err(failed_with("Service is in unknown state", &[("status", Value::Object(obs.status.clone()))]));
+            return Err(failed_with(
+                "Service is in unknown state",
+                &[("status", Value::Object(obs.status.clone()))],
+            ));
         };
         let running = matches!(active, "active" | "activating");
         let mut result_state = state.to_string();
@@ -263,7 +316,7 @@ pub fn decide(unit: &Unit<'_>, obs: &Observed) -> Result<Plan, ModError> {
 pub fn change_script(unit: &Unit<'_>, actions: &[&str]) -> String {
     let sc = unit.systemctl();
     let u = quote(unit.name.unwrap_or_default());
-    let mut s = String::new();
+    let mut s = unit.env_prefix().to_string();
     for a in actions {
         s.push_str(&format!(
             "if ! ferry_err=$({sc} {a} {u} 2>&1 >/dev/null); then printf 'Unable to {a} service %s: %s' {u} \"$ferry_err\" >&2; exit 1; fi\n"
@@ -277,7 +330,12 @@ pub async fn run_unit(unit: &Unit<'_>, ctx: &Ctx<'_>) -> ModResult {
     let out = ctx.sh(&unit.read_script(ctx.check_mode)).await?;
     if out.rc != 0 {
         let err = out.stderr_str();
-        return Err(failed(err.trim().to_string(), out.rc, &out.stdout_str(), &err));
+        return Err(failed(
+            err.trim().to_string(),
+            out.rc,
+            &out.stdout_str(),
+            &err,
+        ));
     }
     finish_unit(unit, ctx, &out.stdout_str()).await
 }
@@ -291,17 +349,32 @@ pub async fn finish_unit(unit: &Unit<'_>, ctx: &Ctx<'_>, read_out: &str) -> ModR
         let out = ctx.sh(&change_script(unit, &plan.actions)).await?;
         if out.rc != 0 {
             let err = out.stderr_str();
-            return Err(failed(err.trim().to_string(), out.rc, &out.stdout_str(), &err));
+            return Err(failed(
+                err.trim().to_string(),
+                out.rc,
+                &out.stdout_str(),
+                &err,
+            ));
         }
     }
     let mut o = Outcome::changed(changed)
         .with("name", unit.name.map(Value::from).unwrap_or(Value::Null))
-        .with("status", Value::Object(obs.status));
+        .with("status", Value::Object(obs.status.clone()));
     if let Some(e) = plan.enabled {
         o = o.with("enabled", e);
     }
     if let Some(s) = plan.state {
         o = o.with("state", s);
+    }
+    let load = obs.get("LoadState");
+    if let (Some(name), true) = (
+        unit.name,
+        obs.initd && (load.is_none() || load == Some("not-found")),
+    ) {
+        o = o.with(
+            "warnings",
+            vec![format!("The service ({name}) is actually an init script but the system is managed by systemd")],
+        );
     }
     Ok(o)
 }
@@ -328,30 +401,77 @@ mod tests {
         let templar = Templar::new();
         let scope = facts_scope(rhel9_facts());
         let ctx = ctx_on(rec, &templar, &scope, check, false);
-        let a = SPEC.validate(args.as_object().unwrap().clone()).map_err(ModError::fail)?;
+        let a = SPEC
+            .validate(args.as_object().unwrap().clone())
+            .map_err(ModError::fail)?;
         Systemd.run(&a, &ctx).await
+    }
+
+    #[test]
+    fn every_name_finds_the_module() {
+        for n in [
+            "systemd",
+            "systemd_service",
+            "ansible.builtin.systemd",
+            "ansible.builtin.systemd_service",
+            "ansible.legacy.systemd",
+        ] {
+            assert_eq!(
+                crate::modules::find(n).map(|m| m.spec().name),
+                Some("systemd_service"),
+                "{n}"
+            );
+        }
+        for (n, want) in [
+            ("ansible.posix.authorized_key", "authorized_key"),
+            ("community.general.sudoers", "sudoers"),
+            ("ansible.builtin.service_facts", "service_facts"),
+            ("ansible.builtin.getent", "getent"),
+        ] {
+            assert_eq!(
+                crate::modules::find(n).map(|m| m.spec().name),
+                Some(want),
+                "{n}"
+            );
+        }
     }
 
     #[test]
     fn show_parsing_keeps_multiline_exec_only() {
         let m = parse_show(SHOW_RUNNING);
         assert_eq!(m["ActiveState"], "active");
-        assert_eq!(m["ExecStart"], "{ path=/usr/sbin/nginx ; argv[]=/usr/sbin/nginx ;\n status=0/0 }");
+        assert_eq!(
+            m["ExecStart"],
+            "{ path=/usr/sbin/nginx ; argv[]=/usr/sbin/nginx ;\n status=0/0 }"
+        );
         assert_eq!(m["Description"], "The nginx {HTTP} server");
     }
 
     #[tokio::test]
     async fn rhel9_start_enable_then_idempotent() {
         let rec = Recording::new();
-        rec.on("systemctl show nginx", 0, &format!("@@SHOW\n{SHOW_STOPPED}@@SHOWRC=0\n@@ISENABLED\ndisabled\n@@ISENABLEDRC=1\n"));
-        let o = run(&rec, json!({"name": "nginx", "state": "started", "enabled": true}), false).await.unwrap();
+        rec.on(
+            "systemctl show nginx",
+            0,
+            &format!("@@SHOW\n{SHOW_STOPPED}@@SHOWRC=0\n@@ISENABLED\ndisabled\n@@ISENABLEDRC=1\n"),
+        );
+        let o = run(
+            &rec,
+            json!({"name": "nginx", "state": "started", "enabled": true}),
+            false,
+        )
+        .await
+        .unwrap();
         assert!(o.changed);
         assert_eq!(o.data["state"], "started");
         assert_eq!(o.data["enabled"], true);
         assert_eq!(o.data["status"]["ActiveState"], "inactive");
         let scripts = rec.scripts();
         assert_eq!(scripts.len(), 2);
-        assert!(scripts[0].contains("systemctl show nginx 2>/dev/null") && scripts[0].contains("systemctl is-enabled nginx -l"));
+        assert!(
+            scripts[0].contains("systemctl show nginx 2>/dev/null")
+                && scripts[0].contains("systemctl is-enabled nginx -l")
+        );
         assert_eq!(
             scripts[1],
             "if ! ferry_err=$(systemctl enable nginx 2>&1 >/dev/null); then printf 'Unable to enable service %s: %s' nginx \"$ferry_err\" >&2; exit 1; fi\n\
@@ -360,8 +480,18 @@ mod tests {
 
         // Second run: the host now reports running + enabled.
         let rec = Recording::new();
-        rec.on("systemctl show nginx", 0, &format!("@@SHOW\n{SHOW_RUNNING}@@SHOWRC=0\n@@ISENABLED\nenabled\n@@ISENABLEDRC=0\n"));
-        let o = run(&rec, json!({"name": "nginx", "state": "started", "enabled": true}), false).await.unwrap();
+        rec.on(
+            "systemctl show nginx",
+            0,
+            &format!("@@SHOW\n{SHOW_RUNNING}@@SHOWRC=0\n@@ISENABLED\nenabled\n@@ISENABLEDRC=0\n"),
+        );
+        let o = run(
+            &rec,
+            json!({"name": "nginx", "state": "started", "enabled": true}),
+            false,
+        )
+        .await
+        .unwrap();
         assert!(!o.changed);
         assert_eq!(rec.scripts().len(), 1, "no change script");
     }
@@ -369,8 +499,18 @@ mod tests {
     #[tokio::test]
     async fn check_mode_runs_nothing_that_changes() {
         let rec = Recording::new();
-        rec.on("systemctl show nginx", 0, &format!("@@SHOW\n{SHOW_RUNNING}@@SHOWRC=0\n@@ISENABLED\nenabled\n@@ISENABLEDRC=0\n"));
-        let o = run(&rec, json!({"name": "nginx", "state": "restarted", "daemon_reload": true, "masked": true}), true).await.unwrap();
+        rec.on(
+            "systemctl show nginx",
+            0,
+            &format!("@@SHOW\n{SHOW_RUNNING}@@SHOWRC=0\n@@ISENABLED\nenabled\n@@ISENABLEDRC=0\n"),
+        );
+        let o = run(
+            &rec,
+            json!({"name": "nginx", "state": "restarted", "daemon_reload": true, "masked": true}),
+            true,
+        )
+        .await
+        .unwrap();
         assert!(o.changed);
         assert_eq!(o.data["state"], "started");
         assert_eq!(rec.scripts().len(), 1);
@@ -380,16 +520,43 @@ mod tests {
     #[tokio::test]
     async fn restart_reload_stop_mask_and_daemon_reload() {
         let rec = Recording::new();
-        rec.on(" show nginx", 0, &format!("@@SHOW\n{SHOW_RUNNING}@@SHOWRC=0\n@@ISENABLED\nenabled\n@@ISENABLEDRC=0\n"));
+        rec.on(
+            " show nginx",
+            0,
+            &format!("@@SHOW\n{SHOW_RUNNING}@@SHOWRC=0\n@@ISENABLED\nenabled\n@@ISENABLEDRC=0\n"),
+        );
         let o = run(&rec, json!({"name": "nginx", "state": "reloaded", "daemon_reload": true, "scope": "user", "no_block": true}), false).await.unwrap();
         assert!(o.changed);
         let s = rec.scripts();
-        assert!(s[0].starts_with("if ! ferry_err=$(systemctl --user --no-block daemon-reload 2>&1)"), "{}", s[0]);
-        assert!(s[1].contains("systemctl --user --no-block reload nginx"));
+        let lines: Vec<&str> = s[0].lines().collect();
+        assert_eq!(
+            lines[0],
+            "export XDG_RUNTIME_DIR=\"${XDG_RUNTIME_DIR:-/run/user/$(id -u)}\""
+        );
+        assert!(
+            lines[2]
+                .starts_with("if ! ferry_err=$(systemctl --user --no-block daemon-reload 2>&1)"),
+            "{}",
+            s[0]
+        );
+        assert!(
+            s[1].starts_with("export XDG_RUNTIME_DIR=")
+                && s[1].contains("systemctl --user --no-block reload nginx")
+        );
 
         let rec = Recording::new();
-        rec.on("systemctl show", 0, &format!("@@SHOW\n{SHOW_RUNNING}@@SHOWRC=0\n@@ISENABLED\nenabled\n@@ISENABLEDRC=0\n"));
-        run(&rec, json!({"name": "nginx", "state": "stopped", "masked": true}), false).await.unwrap();
+        rec.on(
+            "systemctl show",
+            0,
+            &format!("@@SHOW\n{SHOW_RUNNING}@@SHOWRC=0\n@@ISENABLED\nenabled\n@@ISENABLEDRC=0\n"),
+        );
+        run(
+            &rec,
+            json!({"name": "nginx", "state": "stopped", "masked": true}),
+            false,
+        )
+        .await
+        .unwrap();
         let s = rec.scripts();
         assert!(s[1].contains("systemctl mask nginx") && s[1].contains("systemctl stop nginx"));
         assert!(s[1].find("mask nginx").unwrap() < s[1].find("stop nginx").unwrap());
@@ -397,29 +564,65 @@ mod tests {
         // Masked and asked to stay masked and stopped: nothing to do.
         let rec = Recording::new();
         rec.on("systemctl show", 0, "@@SHOW\nLoadState=masked\nActiveState=inactive\n@@SHOWRC=0\n@@ISENABLED\nmasked\n@@ISENABLEDRC=1\n");
-        let o = run(&rec, json!({"name": "nginx", "state": "stopped", "masked": true}), false).await.unwrap();
+        let o = run(
+            &rec,
+            json!({"name": "nginx", "state": "stopped", "masked": true}),
+            false,
+        )
+        .await
+        .unwrap();
         assert!(!o.changed);
     }
 
     #[tokio::test]
     async fn missing_unit_and_glob_fail() {
         let rec = Recording::new();
-        rec.on("systemctl show", 0, "@@SHOW\nLoadState=not-found\nActiveState=inactive\n@@SHOWRC=0\n");
-        let e = run(&rec, json!({"name": "nope", "state": "started"}), false).await.unwrap_err();
-        assert_eq!(e.to_string(), "Could not find the requested service nope: host");
-        let e = run(&Recording::new(), json!({"name": "ng*", "state": "started"}), false).await.unwrap_err();
+        rec.on(
+            "systemctl show",
+            0,
+            "@@SHOW\nLoadState=not-found\nActiveState=inactive\n@@SHOWRC=0\n",
+        );
+        let e = run(&rec, json!({"name": "nope", "state": "started"}), false)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Could not find the requested service nope: host"
+        );
+        let e = run(
+            &Recording::new(),
+            json!({"name": "ng*", "state": "started"}),
+            false,
+        )
+        .await
+        .unwrap_err();
         assert!(e.to_string().contains("glob patterns, found '*'"));
         // A unit that fails to start reports systemctl's message.
         let rec = Recording::new();
-        rec.on("systemctl show", 0, &format!("@@SHOW\n{SHOW_STOPPED}@@SHOWRC=0\n"));
-        rec.on_err("systemctl start", 1, "Unable to start service nginx: Job for nginx.service failed.");
-        let e = run(&rec, json!({"name": "nginx", "state": "started"}), false).await.unwrap_err();
+        rec.on(
+            "systemctl show",
+            0,
+            &format!("@@SHOW\n{SHOW_STOPPED}@@SHOWRC=0\n"),
+        );
+        rec.on_err(
+            "systemctl start",
+            1,
+            "Unable to start service nginx: Job for nginx.service failed.",
+        );
+        let e = run(&rec, json!({"name": "nginx", "state": "started"}), false)
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("Job for nginx.service failed"));
     }
 
     #[test]
     fn enabled_rules() {
-        let u = Unit { name: Some("x"), enabled: Some(true), scope: "system", ..Unit::default() };
+        let u = Unit {
+            name: Some("x"),
+            enabled: Some(true),
+            scope: "system",
+            ..Unit::default()
+        };
         let obs = |out: &str, rc: i64| Observed {
             status: parse_show("LoadState=loaded\nActiveState=active\n"),
             is_enabled: out.into(),
@@ -427,11 +630,24 @@ mod tests {
             ..Observed::default()
         };
         assert!(decide(&u, &obs("enabled", 0)).unwrap().actions.is_empty());
-        assert_eq!(decide(&u, &obs("static", 0)).unwrap().actions, Vec::<&str>::new());
-        assert_eq!(decide(&u, &obs("indirect", 0)).unwrap().actions, vec!["enable"]);
-        assert_eq!(decide(&u, &obs("disabled", 1)).unwrap().actions, vec!["enable"]);
+        assert_eq!(
+            decide(&u, &obs("static", 0)).unwrap().actions,
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            decide(&u, &obs("indirect", 0)).unwrap().actions,
+            vec!["enable"]
+        );
+        assert_eq!(
+            decide(&u, &obs("disabled", 1)).unwrap().actions,
+            vec!["enable"]
+        );
         // A SysV script with S links counts as enabled.
-        let sysv = Observed { initd: true, sysv_enabled: true, ..obs("", 1) };
+        let sysv = Observed {
+            initd: true,
+            sysv_enabled: true,
+            ..obs("", 1)
+        };
         assert!(decide(&u, &sysv).unwrap().actions.is_empty());
     }
 }

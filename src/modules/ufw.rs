@@ -99,7 +99,10 @@ pub struct Tuple {
 
 pub fn parse_tuple(line: &str) -> Option<Tuple> {
     let rest = line.strip_prefix("### tuple ###")?;
-    let f: Vec<&str> = rest.split_whitespace().filter(|w| !w.starts_with("comment=")).collect();
+    let f: Vec<&str> = rest
+        .split_whitespace()
+        .filter(|w| !w.starts_with("comment="))
+        .collect();
     let dir = match f.len() {
         7 => f[6],
         9 => f[8],
@@ -126,7 +129,9 @@ fn port_matches(spec: &str, port: u16) -> bool {
         return true;
     }
     spec.split(',').any(|p| match p.split_once(':') {
-        Some((a, b)) => matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if a <= port && port <= b),
+        Some((a, b)) => {
+            matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if a <= port && port <= b)
+        }
         None => p.parse::<u16>() == Ok(port),
     })
 }
@@ -148,7 +153,9 @@ pub fn addr_matches(spec: &str, ip: Option<IpAddr>) -> bool {
         Some((n, b)) => (n, b.parse::<u32>().ok()),
         None => (spec, None),
     };
-    let Ok(net) = net.parse::<IpAddr>() else { return true };
+    let Ok(net) = net.parse::<IpAddr>() else {
+        return true;
+    };
     match (net, ip) {
         (IpAddr::V4(n), IpAddr::V4(i)) => {
             let b = bits.unwrap_or(32).min(32);
@@ -177,7 +184,11 @@ pub fn parse_ssh_connection(s: &str) -> Option<SshConn> {
     if f.len() != 4 {
         return None;
     }
-    Some(SshConn { client: f[0].parse().ok(), server: f[2].parse().ok(), port: f[3].parse().ok()? })
+    Some(SshConn {
+        client: f[0].parse().ok(),
+        server: f[2].parse().ok(),
+        port: f[3].parse().ok()?,
+    })
 }
 
 /// Whether a rule lets new incoming TCP connections to the SSH port in.
@@ -199,7 +210,11 @@ fn task_tuple(a: &Args) -> Option<Tuple> {
     if a.bool("delete") || a.has("name") {
         return None;
     }
-    let dir = match (a.str("direction"), a.str("interface"), a.str("interface_in")) {
+    let dir = match (
+        a.str("direction"),
+        a.str("interface"),
+        a.str("interface_in"),
+    ) {
         (Some("out"), _, _) => "out".to_string(),
         (_, Some(i), _) | (_, _, Some(i)) => format!("in_{i}"),
         _ => "in".to_string(),
@@ -244,7 +259,14 @@ pub fn rule_argv(a: &Args, insert_to: Option<i64>) -> Vec<String> {
     if a.bool("log") {
         v.push("log".into());
     }
-    for (key, word) in [("from_ip", "from"), ("from_port", "port"), ("to_ip", "to"), ("to_port", "port"), ("proto", "proto"), ("name", "app")] {
+    for (key, word) in [
+        ("from_ip", "from"),
+        ("from_port", "port"),
+        ("to_ip", "to"),
+        ("to_port", "port"),
+        ("proto", "proto"),
+        ("name", "app"),
+    ] {
         if let Some(val) = a.str(key) {
             v.push(word.into());
             v.push(val.into());
@@ -290,32 +312,58 @@ pub fn insert_position(insert: i64, relative: &str, numbered: &str) -> Option<i6
 }
 
 fn is_v6_tuple(line: &str) -> bool {
-    parse_tuple(line).map(|t| t.dst.contains(':')).unwrap_or(false)
+    parse_tuple(line)
+        .map(|t| t.dst.contains(':'))
+        .unwrap_or(false)
 }
 
 fn looks_v4(s: &str) -> bool {
-    s.split('/').next().map(|a| a.parse::<std::net::Ipv4Addr>().is_ok()).unwrap_or(false)
+    s.split('/')
+        .next()
+        .map(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
+        .unwrap_or(false)
 }
 
 fn looks_v6(s: &str) -> bool {
-    s.split('/').next().map(|a| a.parse::<std::net::Ipv6Addr>().is_ok()).unwrap_or(false)
+    s.split('/')
+        .next()
+        .map(|a| a.parse::<std::net::Ipv6Addr>().is_ok())
+        .unwrap_or(false)
 }
 
 /// Check mode: would the rule change the rules? (Ansible's comparison of
 /// the `--dry-run` tuples with the current ones.)
 pub fn dry_run_changes(pre_rules: &str, dry: &str, from_ip: &str, to_ip: &str) -> bool {
     let lines: Vec<&str> = dry.lines().filter(|l| !l.trim().is_empty()).collect();
-    let noops = lines.iter().filter(|l| l.contains("Skipping") || l.contains("Could not delete non-existent rule")).count();
+    let noops = lines
+        .iter()
+        .filter(|l| l.contains("Skipping") || l.contains("Could not delete non-existent rule"))
+        .count();
     if noops > 0 && noops == lines.len() {
         return false;
     }
-    let tuples = |s: &str| -> Vec<String> { s.lines().filter(|l| l.starts_with("### tuple")).map(|l| l.trim_end().to_string()).collect() };
+    let tuples = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.starts_with("### tuple"))
+            .map(|l| l.trim_end().to_string())
+            .collect()
+    };
     let (pre, dry) = (tuples(pre_rules), tuples(dry));
     if looks_v4(from_ip) || looks_v4(to_ip) {
-        let f = |v: &[String]| v.iter().filter(|l| !is_v6_tuple(l)).cloned().collect::<Vec<_>>();
+        let f = |v: &[String]| {
+            v.iter()
+                .filter(|l| !is_v6_tuple(l))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         f(&pre) != f(&dry)
     } else if looks_v6(from_ip) || looks_v6(to_ip) {
-        let f = |v: &[String]| v.iter().filter(|l| is_v6_tuple(l)).cloned().collect::<Vec<_>>();
+        let f = |v: &[String]| {
+            v.iter()
+                .filter(|l| is_v6_tuple(l))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         f(&pre) != f(&dry)
     } else {
         pre != dry
@@ -324,7 +372,9 @@ pub fn dry_run_changes(pre_rules: &str, dry: &str, from_ip: &str, to_ip: &str) -
 
 /// `KEY=value` lines of ufw.conf and /etc/default/ufw.
 fn conf_value<'a>(conf: &'a str, key: &str) -> Option<&'a str> {
-    conf.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('='))).map(|v| v.trim().trim_matches('"'))
+    conf.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .map(|v| v.trim().trim_matches('"'))
 }
 
 fn policy_word(p: &str) -> &'static str {
@@ -395,7 +445,9 @@ impl Module for Ufw {
 
     async fn run(&self, args: &Args, ctx: &Ctx<'_>) -> ModResult {
         if args.has("interface") && !args.has("direction") {
-            return Err(ModError::fail("missing parameter(s) required by 'interface': direction"));
+            return Err(ModError::fail(
+                "missing parameter(s) required by 'interface': direction",
+            ));
         }
         let dir = args.str("direction");
         if args.has("default") && !matches!(dir, None | Some("incoming" | "outgoing" | "routed")) {
@@ -406,11 +458,14 @@ impl Module for Ufw {
                 return Err(ModError::fail("For rules, direction must be one of \"in\" and \"out\", or direction must not be specified."));
             }
             if !args.bool("route") && args.has("interface_in") && args.has("interface_out") {
-                return Err(ModError::fail("Only route rules can combine interface_in and interface_out"));
+                return Err(ModError::fail(
+                    "Only route rules can combine interface_in and interface_out",
+                ));
             }
         }
         let relative = args.str("insert_relative_to").unwrap_or("zero");
-        let needs_numbered = args.has("rule") && args.has("insert") && !args.bool("delete") && relative != "zero";
+        let needs_numbered =
+            args.has("rule") && args.has("insert") && !args.bool("delete") && relative != "zero";
 
         // 1. Read: status, rule tuples, config, this SSH session (and numbering).
         let mut s = format!("{PRELUDE}command -v ufw >/dev/null 2>&1 || {{ echo '==NOUFW'; exit 0; }}\necho '==STATUS'; ufw status verbose 2>&1\necho '==RULES'\n{}echo '==CONF'\n{}echo '==SSH'\n{SSH_CONN}", rules_cmd(), conf_cmd());
@@ -419,22 +474,32 @@ impl Module for Ufw {
         }
         let zero_insert = args.int("insert").filter(|_| relative == "zero");
         if ctx.check_mode && args.has("rule") && !needs_numbered {
-            s.push_str(&format!("echo '==DRY'; ufw --dry-run {} 2>&1\n", join_argv(&rule_argv(args, zero_insert))));
+            s.push_str(&format!(
+                "echo '==DRY'; ufw --dry-run {} 2>&1\n",
+                join_argv(&rule_argv(args, zero_insert))
+            ));
         }
         let out = ctx.sh(&s).await?;
         let text = out.stdout_str();
         let sec = sections(&text);
         if section(&sec, "NOUFW").is_some() {
-            return Err(ModError::fail("ufw is not installed on the target (install it, e.g. apt: name=ufw)"));
+            return Err(ModError::fail(
+                "ufw is not installed on the target (install it, e.g. apt: name=ufw)",
+            ));
         }
         let status = section(&sec, "STATUS").unwrap_or_default().to_string();
         if status.starts_with("ERROR") {
-            return Err(ModError::fail(format!("{} (use become: true)", status.trim())));
+            return Err(ModError::fail(format!(
+                "{} (use become: true)",
+                status.trim()
+            )));
         }
         let rules = section(&sec, "RULES").unwrap_or_default().to_string();
         let conf = section(&sec, "CONF").unwrap_or_default().to_string();
         let insert_to = match args.int("insert") {
-            Some(n) if !args.bool("delete") => insert_position(n, relative, section(&sec, "NUMBERED").unwrap_or_default()),
+            Some(n) if !args.bool("delete") => {
+                insert_position(n, relative, section(&sec, "NUMBERED").unwrap_or_default())
+            }
             _ => None,
         };
         let rule_cmd = args.has("rule").then(|| rule_argv(args, insert_to));
@@ -469,18 +534,29 @@ impl Module for Ufw {
         if state == Some("enabled") {
             cmds.extend(st_cmd);
         }
-        let commands: Vec<Value> = cmds.iter().map(|c| Value::String(format!("ufw {}", c.join(" ")))).collect();
+        let commands: Vec<Value> = cmds
+            .iter()
+            .map(|c| Value::String(format!("ufw {}", c.join(" "))))
+            .collect();
 
         // 3. Safety: enabling an inactive firewall must keep SSH reachable.
         // In check mode earlier tasks did not really add their rules, so the
         // refusal becomes a note: the real run refuses if it is still true.
         let mut note = None;
         if state == Some("enabled") && !is_active(&status) {
-            if let Err(e) = check_ssh_kept(args, ctx, &rules, &conf, section(&sec, "SSH").unwrap_or_default()) {
+            if let Err(e) = check_ssh_kept(
+                args,
+                ctx,
+                &rules,
+                &conf,
+                section(&sec, "SSH").unwrap_or_default(),
+            ) {
                 if !ctx.check_mode {
                     return Err(e);
                 }
-                note = Some(format!("check mode: {e} (unless an earlier task adds such a rule)"));
+                note = Some(format!(
+                    "check mode: {e} (unless an earlier task adds such a rule)"
+                ));
             }
         }
 
@@ -488,7 +564,9 @@ impl Module for Ufw {
         if ctx.check_mode {
             let mut changed = false;
             if let Some(v) = state {
-                changed |= matches!(v, "reloaded" | "reset") || (v == "disabled" && is_active(&status)) || (v == "enabled" && !is_active(&status));
+                changed |= matches!(v, "reloaded" | "reset")
+                    || (v == "disabled" && is_active(&status))
+                    || (v == "enabled" && !is_active(&status));
             }
             if let Some(d) = args.str("default") {
                 changed |= match current_default(&status, &conf, dir.unwrap_or("incoming")) {
@@ -502,9 +580,17 @@ impl Module for Ufw {
             if let Some(rc) = &rule_cmd {
                 let dry = match section(&sec, "DRY") {
                     Some(d) => d.to_string(),
-                    None => ctx.sh(&format!("{PRELUDE}ufw --dry-run {} 2>&1", join_argv(rc))).await?.stdout_str(),
+                    None => ctx
+                        .sh(&format!("{PRELUDE}ufw --dry-run {} 2>&1", join_argv(rc)))
+                        .await?
+                        .stdout_str(),
                 };
-                changed |= dry_run_changes(&rules, &dry, args.str("from_ip").unwrap_or("any"), args.str("to_ip").unwrap_or("any"));
+                changed |= dry_run_changes(
+                    &rules,
+                    &dry,
+                    args.str("from_ip").unwrap_or("any"),
+                    args.str("to_ip").unwrap_or("any"),
+                );
             }
             let o = Outcome::changed(changed).with("commands", Value::Array(commands));
             return Ok(match note {
@@ -516,45 +602,91 @@ impl Module for Ufw {
         // 5. Change: run the commands, then read the state again.
         let mut s = String::from(PRELUDE);
         for (i, c) in cmds.iter().enumerate() {
-            s.push_str(&format!("echo '==CMD{i}'; ufw {} 2>&1 || {{ echo \"==FAIL$?\"; exit 0; }}\n", join_argv(c)));
+            s.push_str(&format!(
+                "echo '==CMD{i}'; ufw {} 2>&1 || {{ echo \"==FAIL$?\"; exit 0; }}\n",
+                join_argv(c)
+            ));
         }
-        s.push_str(&format!("echo '==POST'; ufw status verbose 2>&1\necho '==POSTRULES'\n{}echo '==POSTCONF'\n{}", rules_cmd(), conf_cmd()));
+        s.push_str(&format!(
+            "echo '==POST'; ufw status verbose 2>&1\necho '==POSTRULES'\n{}echo '==POSTCONF'\n{}",
+            rules_cmd(),
+            conf_cmd()
+        ));
         let out = ctx.sh(&s).await?;
         let text = out.stdout_str();
         let sec2 = sections(&text);
         if let Some((name, _)) = sec2.iter().find(|(n, _)| n.starts_with("FAIL")) {
-            let failed_out = sec2.iter().rev().find(|(n, _)| n.starts_with("CMD")).map(|(_, t)| t.trim().to_string()).unwrap_or_default();
+            let failed_out = sec2
+                .iter()
+                .rev()
+                .find(|(n, _)| n.starts_with("CMD"))
+                .map(|(_, t)| t.trim().to_string())
+                .unwrap_or_default();
             let mut data = serde_json::Map::new();
             data.insert("commands".into(), Value::Array(commands));
-            data.insert("rc".into(), Value::from(name.trim_start_matches("FAIL").parse::<i64>().unwrap_or(1)));
-            return Err(ModError::Failed { msg: if failed_out.is_empty() { "ufw failed".into() } else { failed_out }, data });
+            data.insert(
+                "rc".into(),
+                Value::from(name.trim_start_matches("FAIL").parse::<i64>().unwrap_or(1)),
+            );
+            return Err(ModError::Failed {
+                msg: if failed_out.is_empty() {
+                    "ufw failed".into()
+                } else {
+                    failed_out
+                },
+                data,
+            });
         }
         let post = section(&sec2, "POST").unwrap_or_default();
         let post_rules = section(&sec2, "POSTRULES").unwrap_or_default();
         let post_conf = section(&sec2, "POSTCONF").unwrap_or_default();
-        let changed = matches!(state, Some("reloaded" | "reset")) || post != status || post_rules != rules || post_conf != conf;
-        Ok(Outcome::changed(changed).with("commands", Value::Array(commands)).msg(post.trim_end().to_string()))
+        let changed = matches!(state, Some("reloaded" | "reset"))
+            || post != status
+            || post_rules != rules
+            || post_conf != conf;
+        Ok(Outcome::changed(changed)
+            .with("commands", Value::Array(commands))
+            .msg(post.trim_end().to_string()))
     }
 }
 
 /// Fails unless, after this task, incoming SSH stays allowed.
-fn check_ssh_kept(args: &Args, ctx: &Ctx<'_>, rules: &str, conf: &str, ssh_line: &str) -> Result<(), ModError> {
-    let local = ctx.var("ansible_connection").and_then(|v| v.as_str().map(str::to_string)).map(|c| c == "local").unwrap_or(false);
+fn check_ssh_kept(
+    args: &Args,
+    ctx: &Ctx<'_>,
+    rules: &str,
+    conf: &str,
+    ssh_line: &str,
+) -> Result<(), ModError> {
+    let local = ctx
+        .var("ansible_connection")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .map(|c| c == "local")
+        .unwrap_or(false);
     if local {
         return Ok(());
     }
     let conn = parse_ssh_connection(ssh_line.trim()).unwrap_or_else(|| {
         let port = ctx
             .var("ansible_port")
-            .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())))
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            })
             .and_then(|p| u16::try_from(p).ok())
             .unwrap_or(22);
-        SshConn { client: None, server: None, port }
+        SshConn {
+            client: None,
+            server: None,
+            port,
+        }
     });
     // An `allow` incoming policy (after this task) lets SSH in as well.
     let incoming_policy = match (args.str("default"), args.str("direction")) {
         (Some(d), None | Some("incoming")) => d.to_string(),
-        _ => conf_value(conf, "DEFAULT_INPUT_POLICY").map(|p| policy_word(p).to_string()).unwrap_or_else(|| "deny".into()),
+        _ => conf_value(conf, "DEFAULT_INPUT_POLICY")
+            .map(|p| policy_word(p).to_string())
+            .unwrap_or_else(|| "deny".into()),
     };
     if incoming_policy == "allow" {
         return Ok(());
@@ -563,7 +695,8 @@ fn check_ssh_kept(args: &Args, ctx: &Ctx<'_>, rules: &str, conf: &str, ssh_line:
     let mine = task_tuple(args);
     let ok = rules.lines().filter_map(parse_tuple).any(|t| {
         // A rule this task deletes does not count.
-        let deleted = deleting && args.str("rule") == Some(t.action.as_str()) && task_matches(args, &t);
+        let deleted =
+            deleting && args.str("rule") == Some(t.action.as_str()) && task_matches(args, &t);
         !deleted && allows_ssh(&t, &conn)
     }) || mine.map(|t| allows_ssh(&t, &conn)).unwrap_or(false);
     if ok {
@@ -595,37 +728,90 @@ mod tests {
     #[test]
     fn tuples_and_matching() {
         let t = parse_tuple("### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in").unwrap();
-        let c = SshConn { client: "10.0.0.5".parse().ok(), server: "10.0.0.9".parse().ok(), port: 22 };
+        let c = SshConn {
+            client: "10.0.0.5".parse().ok(),
+            server: "10.0.0.9".parse().ok(),
+            port: 22,
+        };
         assert!(allows_ssh(&t, &c));
         assert!(!allows_ssh(&t, &SshConn { port: 2222, ..c }));
         let t6 = parse_tuple("### tuple ### allow tcp 22 ::/0 any ::/0 in").unwrap();
-        assert!(!allows_ssh(&t6, &c), "an IPv6 rule does not let an IPv4 client in");
-        let range = parse_tuple("### tuple ### limit any 20:30,8080 0.0.0.0/0 any 10.0.0.0/8 in comment=6869").unwrap();
+        assert!(
+            !allows_ssh(&t6, &c),
+            "an IPv6 rule does not let an IPv4 client in"
+        );
+        let range = parse_tuple(
+            "### tuple ### limit any 20:30,8080 0.0.0.0/0 any 10.0.0.0/8 in comment=6869",
+        )
+        .unwrap();
         assert!(allows_ssh(&range, &c));
-        assert!(!allows_ssh(&range, &SshConn { client: "192.168.1.1".parse().ok(), ..c }));
-        let app = parse_tuple("### tuple ### allow any 22 0.0.0.0/0 any 0.0.0.0/0 OpenSSH - in").unwrap();
+        assert!(!allows_ssh(
+            &range,
+            &SshConn {
+                client: "192.168.1.1".parse().ok(),
+                ..c
+            }
+        ));
+        let app =
+            parse_tuple("### tuple ### allow any 22 0.0.0.0/0 any 0.0.0.0/0 OpenSSH - in").unwrap();
         assert!(allows_ssh(&app, &c));
-        let route = parse_tuple("### tuple ### route:allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in_eth0!out_eth1").unwrap();
+        let route = parse_tuple(
+            "### tuple ### route:allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in_eth0!out_eth1",
+        )
+        .unwrap();
         assert!(route.route && !allows_ssh(&route, &c));
         let deny = parse_tuple("### tuple ### deny tcp 22 0.0.0.0/0 any 0.0.0.0/0 in").unwrap();
         assert!(!allows_ssh(&deny, &c));
         let out = parse_tuple("### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 out").unwrap();
         assert!(!allows_ssh(&out, &c));
         assert!(addr_matches("any", None));
-        assert!(addr_matches("192.168.0.0/16", "::ffff:192.168.3.4".parse().ok()));
-        assert_eq!(parse_ssh_connection("127.0.0.1 40102 127.0.0.1 22").unwrap().port, 22);
+        assert!(addr_matches(
+            "192.168.0.0/16",
+            "::ffff:192.168.3.4".parse().ok()
+        ));
+        assert_eq!(
+            parse_ssh_connection("127.0.0.1 40102 127.0.0.1 22")
+                .unwrap()
+                .port,
+            22
+        );
     }
 
     #[test]
     fn argv_like_ansible() {
-        let a = args(json!({"rule": "allow", "port": "60000:61000", "proto": "udp", "src": "10.0.0.0/8", "comment": "mosh it"}));
-        assert_eq!(join_argv(&rule_argv(&a, None)), "allow from 10.0.0.0/8 to any port 60000:61000 proto udp comment 'mosh it'");
-        let a = args(json!({"rule": "deny", "direction": "in", "interface": "eth0", "log": true, "from_port": 53, "delete": true, "insert": 1}));
-        assert_eq!(join_argv(&rule_argv(&a, Some(1))), "delete deny in on eth0 log from any port 53 to any");
-        let a = args(json!({"rule": "allow", "route": true, "interface_in": "eth0", "interface_out": "eth1", "name": "OpenSSH"}));
-        assert_eq!(join_argv(&rule_argv(&a, Some(2))), "route insert 2 allow in on eth0 out on eth1 from any to any app OpenSSH");
-        assert!(SPEC.validate(json!({"rule": "allow", "name": "x", "proto": "tcp"}).as_object().unwrap().clone()).is_err());
-        assert!(SPEC.validate(json!({"port": 22}).as_object().unwrap().clone()).unwrap_err().contains("one of the following is required"));
+        let a = args(
+            json!({"rule": "allow", "port": "60000:61000", "proto": "udp", "src": "10.0.0.0/8", "comment": "mosh it"}),
+        );
+        assert_eq!(
+            join_argv(&rule_argv(&a, None)),
+            "allow from 10.0.0.0/8 to any port 60000:61000 proto udp comment 'mosh it'"
+        );
+        let a = args(
+            json!({"rule": "deny", "direction": "in", "interface": "eth0", "log": true, "from_port": 53, "delete": true, "insert": 1}),
+        );
+        assert_eq!(
+            join_argv(&rule_argv(&a, Some(1))),
+            "delete deny in on eth0 log from any port 53 to any"
+        );
+        let a = args(
+            json!({"rule": "allow", "route": true, "interface_in": "eth0", "interface_out": "eth1", "name": "OpenSSH"}),
+        );
+        assert_eq!(
+            join_argv(&rule_argv(&a, Some(2))),
+            "route insert 2 allow in on eth0 out on eth1 from any to any app OpenSSH"
+        );
+        assert!(SPEC
+            .validate(
+                json!({"rule": "allow", "name": "x", "proto": "tcp"})
+                    .as_object()
+                    .unwrap()
+                    .clone()
+            )
+            .is_err());
+        assert!(SPEC
+            .validate(json!({"port": 22}).as_object().unwrap().clone())
+            .unwrap_err()
+            .contains("one of the following is required"));
     }
 
     #[test]
@@ -642,22 +828,51 @@ mod tests {
     #[test]
     fn dry_run_and_policy_predictions() {
         let pre = "### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n### tuple ### allow tcp 22 ::/0 any ::/0 in\n";
-        assert!(!dry_run_changes(pre, "Skipping adding existing rule\nSkipping adding existing rule (v6)\n", "any", "any"));
-        assert!(!dry_run_changes(pre, "Could not delete non-existent rule\nCould not delete non-existent rule (v6)\n", "any", "any"));
+        assert!(!dry_run_changes(
+            pre,
+            "Skipping adding existing rule\nSkipping adding existing rule (v6)\n",
+            "any",
+            "any"
+        ));
+        assert!(!dry_run_changes(
+            pre,
+            "Could not delete non-existent rule\nCould not delete non-existent rule (v6)\n",
+            "any",
+            "any"
+        ));
         let dry = "*filter\n### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n-A ufw-user-input ...\n### tuple ### allow tcp 8080 0.0.0.0/0 any 0.0.0.0/0 in\nCOMMIT\n### tuple ### allow tcp 22 ::/0 any ::/0 in\n### tuple ### allow tcp 8080 ::/0 any ::/0 in\n";
         assert!(dry_run_changes(pre, dry, "any", "any"));
         // A v4-only rule's dry run prints the v4 file only.
         let dry4 = "### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n";
         assert!(!dry_run_changes(pre, dry4, "10.0.0.1", "any"));
         let status = "Status: active\nLogging: on (low)\nDefault: deny (incoming), allow (outgoing), disabled (routed)\n";
-        assert_eq!(current_default(status, "", "incoming").as_deref(), Some("deny"));
-        assert_eq!(current_default("Status: inactive\n", "DEFAULT_OUTPUT_POLICY=\"ACCEPT\"\n", "outgoing").as_deref(), Some("allow"));
+        assert_eq!(
+            current_default(status, "", "incoming").as_deref(),
+            Some("deny")
+        );
+        assert_eq!(
+            current_default(
+                "Status: inactive\n",
+                "DEFAULT_OUTPUT_POLICY=\"ACCEPT\"\n",
+                "outgoing"
+            )
+            .as_deref(),
+            Some("allow")
+        );
         assert!(!logging_changes(status, "", "on"));
         assert!(!logging_changes(status, "", "low"));
         assert!(logging_changes(status, "", "high"));
         assert!(logging_changes(status, "", "off"));
-        assert!(logging_changes("Status: inactive\n", "LOGLEVEL=off\n", "on"));
-        assert!(!logging_changes("Status: inactive\n", "LOGLEVEL=medium\n", "medium"));
+        assert!(logging_changes(
+            "Status: inactive\n",
+            "LOGLEVEL=off\n",
+            "on"
+        ));
+        assert!(!logging_changes(
+            "Status: inactive\n",
+            "LOGLEVEL=medium\n",
+            "medium"
+        ));
     }
 
     #[tokio::test]
@@ -667,13 +882,23 @@ mod tests {
         let t = Templar::new();
         let scope = facts_scope(json!({"os_family": "Debian"}));
         let ctx = ctx_on(&rec, &t, &scope, false, false);
-        let e = Ufw.run(&args(json!({"state": "enabled"})), &ctx).await.unwrap_err();
-        assert!(e.to_string().contains("no rule allows incoming SSH on port 22/tcp"), "{e}");
+        let e = Ufw
+            .run(&args(json!({"state": "enabled"})), &ctx)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("no rule allows incoming SSH on port 22/tcp"),
+            "{e}"
+        );
         assert!(e.to_string().contains("rule=allow port=22 proto=tcp"));
         assert!(!rec.ran("enable"), "nothing may be enabled");
         // Check mode cannot know whether an earlier task adds the rule: a note, not a failure.
         let ctx = ctx_on(&rec, &t, &scope, true, false);
-        let o = Ufw.run(&args(json!({"state": "enabled"})), &ctx).await.unwrap();
+        let o = Ufw
+            .run(&args(json!({"state": "enabled"})), &ctx)
+            .await
+            .unwrap();
         assert!(o.changed && o.msg.unwrap().contains("Refusing to enable ufw"));
         assert!(!rec.ran("-f enable"));
     }
@@ -685,13 +910,31 @@ mod tests {
         let t = Templar::new();
         let scope = facts_scope(json!({}));
         let ctx = ctx_on(&rec, &t, &scope, false, false);
-        let o = Ufw.run(&args(json!({"state": "enabled", "rule": "allow", "port": 22, "proto": "tcp"})), &ctx).await;
+        let o = Ufw
+            .run(
+                &args(json!({"state": "enabled", "rule": "allow", "port": 22, "proto": "tcp"})),
+                &ctx,
+            )
+            .await;
         // The recording answers the change script with the same status: fine for this test.
         let o = o.unwrap();
         let cmds: Vec<String> = serde_json::from_value(o.data["commands"].clone()).unwrap();
-        assert_eq!(cmds, vec!["ufw allow from any to any port 22 proto tcp", "ufw -f enable"]);
-        let change = rec.scripts().into_iter().find(|s| s.contains("-f enable")).unwrap();
-        assert!(change.find("allow from any").unwrap() < change.find("-f enable").unwrap(), "rule first, then enable");
+        assert_eq!(
+            cmds,
+            vec![
+                "ufw allow from any to any port 22 proto tcp",
+                "ufw -f enable"
+            ]
+        );
+        let change = rec
+            .scripts()
+            .into_iter()
+            .find(|s| s.contains("-f enable"))
+            .unwrap();
+        assert!(
+            change.find("allow from any").unwrap() < change.find("-f enable").unwrap(),
+            "rule first, then enable"
+        );
     }
 
     #[tokio::test]
@@ -699,33 +942,91 @@ mod tests {
         let t = Templar::new();
         // SSH_CONNECTION says 2222: a rule for 22 is not enough.
         let rec = Recording::new();
-        rec.on("ufw status verbose", 0, &INACTIVE.replace("==RULES\n", "==RULES\n### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n").replace("10.0.0.9 22", "10.0.0.9 2222"));
+        rec.on(
+            "ufw status verbose",
+            0,
+            &INACTIVE
+                .replace(
+                    "==RULES\n",
+                    "==RULES\n### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n",
+                )
+                .replace("10.0.0.9 22", "10.0.0.9 2222"),
+        );
         let scope = facts_scope(json!({}));
-        let e = Ufw.run(&args(json!({"state": "enabled"})), &ctx_on(&rec, &t, &scope, false, false)).await.unwrap_err();
+        let e = Ufw
+            .run(
+                &args(json!({"state": "enabled"})),
+                &ctx_on(&rec, &t, &scope, false, false),
+            )
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("port 2222/tcp"), "{e}");
         // No session visible: ansible_port decides.
         let rec = Recording::new();
-        rec.on("ufw status verbose", 0, &INACTIVE.replace("10.0.0.5 50000 10.0.0.9 22", "").replace("==RULES\n", "==RULES\n### tuple ### allow tcp 2200 0.0.0.0/0 any 0.0.0.0/0 in\n"));
+        rec.on(
+            "ufw status verbose",
+            0,
+            &INACTIVE.replace("10.0.0.5 50000 10.0.0.9 22", "").replace(
+                "==RULES\n",
+                "==RULES\n### tuple ### allow tcp 2200 0.0.0.0/0 any 0.0.0.0/0 in\n",
+            ),
+        );
         let scope = facts_scope(json!({"port": 2200}));
-        Ufw.run(&args(json!({"state": "enabled"})), &ctx_on(&rec, &t, &scope, false, false)).await.unwrap();
+        Ufw.run(
+            &args(json!({"state": "enabled"})),
+            &ctx_on(&rec, &t, &scope, false, false),
+        )
+        .await
+        .unwrap();
         // Incoming policy allow: nothing to protect.
         let rec = Recording::new();
-        rec.on("ufw status verbose", 0, &INACTIVE.replace("DEFAULT_INPUT_POLICY=\"DROP\"", "DEFAULT_INPUT_POLICY=\"ACCEPT\""));
-        Ufw.run(&args(json!({"state": "enabled"})), &ctx_on(&rec, &t, &scope, false, false)).await.unwrap();
+        rec.on(
+            "ufw status verbose",
+            0,
+            &INACTIVE.replace(
+                "DEFAULT_INPUT_POLICY=\"DROP\"",
+                "DEFAULT_INPUT_POLICY=\"ACCEPT\"",
+            ),
+        );
+        Ufw.run(
+            &args(json!({"state": "enabled"})),
+            &ctx_on(&rec, &t, &scope, false, false),
+        )
+        .await
+        .unwrap();
         // Already active: enabling again is a reload, no check.
         let rec = Recording::new();
-        rec.on("ufw status verbose", 0, &INACTIVE.replace("Status: inactive", "Status: active"));
-        Ufw.run(&args(json!({"state": "enabled"})), &ctx_on(&rec, &t, &scope, false, false)).await.unwrap();
+        rec.on(
+            "ufw status verbose",
+            0,
+            &INACTIVE.replace("Status: inactive", "Status: active"),
+        );
+        Ufw.run(
+            &args(json!({"state": "enabled"})),
+            &ctx_on(&rec, &t, &scope, false, false),
+        )
+        .await
+        .unwrap();
     }
 
     #[tokio::test]
     async fn check_mode_runs_no_change() {
         let rec = Recording::new();
-        rec.on("ufw status verbose", 0, &format!("{INACTIVE}==DRY\nSkipping adding existing rule\n"));
+        rec.on(
+            "ufw status verbose",
+            0,
+            &format!("{INACTIVE}==DRY\nSkipping adding existing rule\n"),
+        );
         let t = Templar::new();
         let scope = facts_scope(json!({}));
         let ctx = ctx_on(&rec, &t, &scope, true, false);
-        let o = Ufw.run(&args(json!({"rule": "allow", "port": 22, "proto": "tcp", "default": "deny"})), &ctx).await.unwrap();
+        let o = Ufw
+            .run(
+                &args(json!({"rule": "allow", "port": 22, "proto": "tcp", "default": "deny"})),
+                &ctx,
+            )
+            .await
+            .unwrap();
         assert!(!o.changed);
         assert_eq!(rec.scripts().len(), 1, "one read, no change");
         assert!(rec.scripts().iter().all(|s| !s.contains("==CMD")));

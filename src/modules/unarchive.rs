@@ -83,7 +83,11 @@ fn extract_cmd(args: &Args, kind: &str, src: &str, dest: &str) -> String {
         if args.bool("keep_newer") {
             v.push("--keep-newer-files".into());
         }
-        v.extend(args.list("exclude").iter().map(|e| format!("--exclude={e}")));
+        v.extend(
+            args.list("exclude")
+                .iter()
+                .map(|e| format!("--exclude={e}")),
+        );
         v.extend(["-f".into(), src.into()]);
         v.extend(args.list("include"));
     }
@@ -109,14 +113,41 @@ fn body(args: &Args, check: bool, is_root: bool) -> Result<String, ModError> {
     if args.has("group") || !is_root {
         ignore.push("Gid");
     }
-    let ignore_re = if ignore.is_empty() { "^$ferry-never$".to_string() } else { format!(": ({}) differs$", ignore.join("|")) };
-    let tr = if opts.is_empty() { String::new() } else { format!(" --show-transformed-names {}", join_argv(&opts)) };
-    let keep = if args.bool("keep_newer") { " --keep-newer-files" } else { "" };
-    let ex: String = excludes.iter().map(|e| format!(" {}", quote(&format!("--exclude={e}")))).collect();
-    let inc = if includes.is_empty() { String::new() } else { format!(" {}", join_argv(&includes)) };
-    let zopts = if opts.is_empty() { String::new() } else { format!(" {}", join_argv(&opts)) };
+    let ignore_re = if ignore.is_empty() {
+        "^$ferry-never$".to_string()
+    } else {
+        format!(": ({}) differs$", ignore.join("|"))
+    };
+    let tr = if opts.is_empty() {
+        String::new()
+    } else {
+        format!(" --show-transformed-names {}", join_argv(&opts))
+    };
+    let keep = if args.bool("keep_newer") {
+        " --keep-newer-files"
+    } else {
+        ""
+    };
+    let ex: String = excludes
+        .iter()
+        .map(|e| format!(" {}", quote(&format!("--exclude={e}"))))
+        .collect();
+    let inc = if includes.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", join_argv(&includes))
+    };
+    let zopts = if opts.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", join_argv(&opts))
+    };
     let zinc = inc.clone();
-    let zex = if excludes.is_empty() { String::new() } else { format!(" -x {}", join_argv(&excludes)) };
+    let zex = if excludes.is_empty() {
+        String::new()
+    } else {
+        format!(" -x {}", join_argv(&excludes))
+    };
     let mut s = format!(
         r#"m=$(od -An -tx1 -N6 "$a" 2>/dev/null | tr -d ' \n')
 case "$m" in 504b0304*|504b0506*) kind=zip;; 1f8b*) kind=gz;; 425a68*) kind=bz2;; fd377a585a00*) kind=xz;; 28b52ffd*) kind=zst;; *) kind=tar;; esac
@@ -181,11 +212,19 @@ impl Module for Unarchive {
         }
         let is_url = src.contains("://");
         if is_url && !remote {
-            return Err(ModError::fail("a URL as src needs remote_src: true (the target downloads it)"));
+            return Err(ModError::fail(
+                "a URL as src needs remote_src: true (the target downloads it)",
+            ));
         }
         // Where the archive comes from, and what goes on stdin.
         let (get, stdin): (String, Option<Vec<u8>>) = if is_url {
-            let req = netfile::HttpReq { validate_certs: args.bool("validate_certs"), use_proxy: true, follow_redirects: true, url: src.clone(), ..netfile::HttpReq::default() };
+            let req = netfile::HttpReq {
+                validate_certs: args.bool("validate_certs"),
+                use_proxy: true,
+                follow_redirects: true,
+                url: src.clone(),
+                ..netfile::HttpReq::default()
+            };
             let script = format!(
                 "command -v curl >/dev/null 2>&1 || {{ echo 'NOTOOL|curl (to download src)'; exit 0; }}\ntool=curl; out=\"$wd/archive\"; hdr=\"$wd/hdr\"\n{}code=${{w%% *}}\n[ \"$rc\" = 0 ] || {{ echo \"FETCHFAIL|curl rc=$rc\"; exit 0; }}\ncase \"$code\" in 200) ;; *) echo \"FETCHFAIL|HTTP status $code\"; exit 0;; esac\na=\"$wd/archive\"\n",
                 netfile::fetch_snippet(false)
@@ -197,7 +236,8 @@ impl Module for Unarchive {
             let path = ctx
                 .find_file("files", &src)
                 .ok_or_else(|| ModError::fail(format!("Could not find or access '{src}' on the controller (searched the role's files/, the role, the playbook dir)")))?;
-            let data = std::fs::read(&path).map_err(|e| ModError::fail(format!("{}: {e}", path.display())))?;
+            let data = std::fs::read(&path)
+                .map_err(|e| ModError::fail(format!("{}: {e}", path.display())))?;
             ("a=\"$wd/archive\"\ncat > \"$a\"\n".to_string(), Some(data))
         };
         let creates = match args.str("creates") {
@@ -211,41 +251,69 @@ impl Module for Unarchive {
         // Whether we run as root decides if owner differences matter: ask in the same script.
         let body_root = body(args, ctx.check_mode, true)?;
         let body_user = body(args, ctx.check_mode, false)?;
-        let script = script.replace("ROOTCHECK\n", &format!("if [ \"$(id -u)\" = 0 ]; then\n{body_root}else\n{body_user}fi\n"));
+        let script = script.replace(
+            "ROOTCHECK\n",
+            &format!("if [ \"$(id -u)\" = 0 ]; then\n{body_root}else\n{body_user}fi\n"),
+        );
         let out = ctx.sh_in(&script, stdin.as_deref()).await?;
         if out.rc != 0 {
             let e = out.stderr_str();
-            return Err(ModError::fail(if e.trim().is_empty() { format!("unarchive failed (rc={})", out.rc) } else { e.trim().to_string() }));
+            return Err(ModError::fail(if e.trim().is_empty() {
+                format!("unarchive failed (rc={})", out.rc)
+            } else {
+                e.trim().to_string()
+            }));
         }
         let p = Printed::parse(&out.stdout, &["LIST", "XOUT", "XERR"]);
         if p.get("SKIP").is_some() {
             let c = args.str("creates").unwrap_or_default();
-            return Ok(Outcome { skipped: true, ..Outcome::ok() }.msg(format!("skipped, since {c} exists")));
+            return Ok(Outcome {
+                skipped: true,
+                ..Outcome::ok()
+            }
+            .msg(format!("skipped, since {c} exists")));
         }
         if let Some(t) = p.get("NOTOOL") {
             return Err(ModError::fail(format!("Failed to find handler for \"{src}\". Make sure the required command to extract the file is installed: {t}")));
         }
         if let Some(rc) = p.get("FETCHFAIL") {
             let f = netfile::parse_fetched(&p);
-            return Err(ModError::fail(format!("Failure downloading {src}: {rc} {}", f.error).trim().to_string()));
+            return Err(ModError::fail(
+                format!("Failure downloading {src}: {rc} {}", f.error)
+                    .trim()
+                    .to_string(),
+            ));
         }
         if p.get("LISTFAIL").is_some() {
             return Err(ModError::fail(format!("Failed to find handler for \"{src}\". Make sure the required command to extract the file is installed. {}", out.stderr_str().trim())));
         }
         let kind = p.get("KIND").unwrap_or("tar").to_string();
-        let files: Vec<Value> = String::from_utf8_lossy(p.blocks.get("LIST").map(Vec::as_slice).unwrap_or_default()).lines().map(|l| Value::String(l.to_string())).collect();
+        let files: Vec<Value> =
+            String::from_utf8_lossy(p.blocks.get("LIST").map(Vec::as_slice).unwrap_or_default())
+                .lines()
+                .map(|l| Value::String(l.to_string()))
+                .collect();
         let unarchived = p.get("UN") == Some("1");
-        let mut o = Outcome::ok().with("dest", dest.clone()).with("src", src.clone()).with("handler", handler(&kind));
+        let mut o = Outcome::ok()
+            .with("dest", dest.clone())
+            .with("src", src.clone())
+            .with("handler", handler(&kind));
         if args.bool("list_files") {
             o = o.with("files", Value::Array(files.clone()));
         }
         if let Some(rc) = p.get("EXTRACT") {
             let rc: i64 = rc.trim().parse().unwrap_or(-1);
-            let text = |k: &str| String::from_utf8_lossy(p.blocks.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned();
+            let text = |k: &str| {
+                String::from_utf8_lossy(p.blocks.get(k).map(Vec::as_slice).unwrap_or_default())
+                    .into_owned()
+            };
             let results = serde_json::json!({"cmd": extract_cmd(args, &kind, &src, &dest), "rc": rc, "out": text("XOUT"), "err": text("XERR")});
             o = o.with("extract_results", results);
             if rc != 0 {
-                return Err(ModError::Failed { msg: format!("failed to unpack {src} to {dest}: {}", text("XERR").trim()), data: o.data });
+                return Err(ModError::Failed {
+                    msg: format!("failed to unpack {src} to {dest}: {}", text("XERR").trim()),
+                    data: o.data,
+                });
             }
         }
         o.changed = !unarchived || !p.all("ATTR").is_empty();
@@ -258,7 +326,11 @@ impl Module for Unarchive {
                 }
                 let st = RStat {
                     exists: true,
-                    kind: if f[0] == "directory" { "directory".into() } else { "file".into() },
+                    kind: if f[0] == "directory" {
+                        "directory".into()
+                    } else {
+                        "file".into()
+                    },
                     mode: u32::from_str_radix(f[1], 8).unwrap_or(0),
                     owner: f[2].into(),
                     group: f[3].into(),
@@ -272,7 +344,11 @@ impl Module for Unarchive {
                 }
             }
         }
-        let st = if ctx.check_mode { None } else { Some(util::stat(ctx, &dest, false).await?) };
+        let st = if ctx.check_mode {
+            None
+        } else {
+            Some(util::stat(ctx, &dest, false).await?)
+        };
         if let Some(st) = st.filter(|s| s.exists) {
             o = o
                 .with("state", "directory")
@@ -295,7 +371,12 @@ mod tests {
     use std::process::Command;
 
     fn sh(dir: &std::path::Path, cmd: &str) {
-        let st = Command::new("sh").arg("-c").arg(cmd).current_dir(dir).status().unwrap();
+        let st = Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(dir)
+            .status()
+            .unwrap();
         assert!(st.success(), "{cmd}");
     }
 
@@ -339,7 +420,11 @@ mod tests {
     async fn remote_src_xz_tar_zip_creates_and_modes() {
         let env = TestEnv::new();
         archives(&env);
-        for (name, handler) in [("app.tar.xz", "TarXzArchive"), ("app.tar", "TarArchive"), ("app.zip", "ZipArchive")] {
+        for (name, handler) in [
+            ("app.tar.xz", "TarXzArchive"),
+            ("app.tar", "TarArchive"),
+            ("app.zip", "ZipArchive"),
+        ] {
             if !env.pathbuf(name).exists() {
                 continue;
             }
@@ -349,12 +434,26 @@ mod tests {
             let o = env.ok(&Unarchive, args.clone()).await;
             assert!(o.changed, "{name}");
             assert_eq!(field(&o, "handler"), handler);
-            let conf = if name.ends_with("zip") { format!("{out}/app/conf/app.conf") } else { format!("{out}/conf/app.conf") };
-            assert_eq!(std::fs::read_to_string(&conf).unwrap(), "port=8080\n", "{name}");
-            assert!(!env.ok(&Unarchive, args.clone()).await.changed, "{name} second run");
+            let conf = if name.ends_with("zip") {
+                format!("{out}/app/conf/app.conf")
+            } else {
+                format!("{out}/conf/app.conf")
+            };
+            assert_eq!(
+                std::fs::read_to_string(&conf).unwrap(),
+                "port=8080\n",
+                "{name}"
+            );
+            assert!(
+                !env.ok(&Unarchive, args.clone()).await.changed,
+                "{name} second run"
+            );
             if name.ends_with("zip") {
                 std::fs::write(&conf, "edited\n").unwrap();
-                assert!(env.ok(&Unarchive, args).await.changed, "zip content compare");
+                assert!(
+                    env.ok(&Unarchive, args).await.changed,
+                    "zip content compare"
+                );
                 assert_eq!(std::fs::read_to_string(&conf).unwrap(), "port=8080\n");
             }
         }
@@ -367,27 +466,103 @@ mod tests {
         let args = json!({"src": "app.tar.gz", "dest": out, "mode": "u=rwX,go=rX"});
         assert!(env.ok(&Unarchive, args.clone()).await.changed);
         let m = std::fs::metadata(format!("{out}/app/conf/app.conf")).unwrap();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777, 0o644);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777,
+            0o644
+        );
         assert!(!env.ok(&Unarchive, args.clone()).await.changed);
         assert!(!env.check(&Unarchive, args.clone()).await.changed);
-        std::fs::set_permissions(format!("{out}/app/conf/app.conf"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-        assert!(env.check(&Unarchive, args.clone()).await.changed, "check mode sees the mode drift");
+        std::fs::set_permissions(
+            format!("{out}/app/conf/app.conf"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        assert!(
+            env.check(&Unarchive, args.clone()).await.changed,
+            "check mode sees the mode drift"
+        );
         assert!(env.ok(&Unarchive, args).await.changed);
+    }
+
+    #[tokio::test]
+    async fn url_with_remote_src_downloads_on_the_target() {
+        use std::io::{BufRead, BufReader, Write};
+        let env = TestEnv::new();
+        archives(&env);
+        let data = std::fs::read(env.pathbuf("app.tar.gz")).unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let mut s = s;
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut first = String::new();
+                let _ = r.read_line(&mut first);
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                }
+                let resp = if first.contains("/app.tar.gz") {
+                    let mut v =
+                        format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", data.len())
+                            .into_bytes();
+                    v.extend_from_slice(&data);
+                    v
+                } else {
+                    b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec()
+                };
+                let _ = s.write_all(&resp);
+            }
+        });
+        let out = env.path("u");
+        std::fs::create_dir(&out).unwrap();
+        let args = json!({"src": format!("http://127.0.0.1:{port}/app.tar.gz"), "dest": out, "remote_src": true});
+        assert!(env.ok(&Unarchive, args.clone()).await.changed);
+        assert_eq!(env.read("u/app/conf/app.conf"), "port=8080\n");
+        assert!(!env.ok(&Unarchive, args).await.changed);
+        let e = env.run(&Unarchive, json!({"src": format!("http://127.0.0.1:{port}/missing.tgz"), "dest": out, "remote_src": true})).await.unwrap_err();
+        assert!(e.to_string().contains("HTTP status 404"), "{e}");
     }
 
     #[tokio::test]
     async fn errors() {
         let env = TestEnv::new();
         archives(&env);
-        let e = env.run(&Unarchive, json!({"src": "app.tar.gz", "dest": env.path("missing")})).await.unwrap_err();
+        let e = env
+            .run(
+                &Unarchive,
+                json!({"src": "app.tar.gz", "dest": env.path("missing")}),
+            )
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("is not a directory"), "{e}");
         env.write("junk.bin", "not an archive at all");
         std::fs::create_dir(env.pathbuf("o")).unwrap();
-        let e = env.run(&Unarchive, json!({"src": "junk.bin", "dest": env.path("o")})).await.unwrap_err();
+        let e = env
+            .run(
+                &Unarchive,
+                json!({"src": "junk.bin", "dest": env.path("o")}),
+            )
+            .await
+            .unwrap_err();
         assert!(e.to_string().starts_with("Failed to find handler"), "{e}");
-        let e = env.run(&Unarchive, json!({"src": "nope.tgz", "dest": env.path("o")})).await.unwrap_err();
+        let e = env
+            .run(
+                &Unarchive,
+                json!({"src": "nope.tgz", "dest": env.path("o")}),
+            )
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("Could not find or access"), "{e}");
-        let e = env.run(&Unarchive, json!({"src": "https://example.com/a.tgz", "dest": env.path("o")})).await.unwrap_err();
+        let e = env
+            .run(
+                &Unarchive,
+                json!({"src": "https://example.com/a.tgz", "dest": env.path("o")}),
+            )
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("remote_src"), "{e}");
     }
 }

@@ -64,7 +64,9 @@ pub fn form_urlencode(body: &Value) -> Result<String, ModError> {
         let mut o = String::new();
         for b in s.bytes() {
             match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => o.push(b as char),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                    o.push(b as char)
+                }
                 b' ' => o.push('+'),
                 b => o.push_str(&format!("%{b:02X}")),
             }
@@ -74,7 +76,13 @@ pub fn form_urlencode(body: &Value) -> Result<String, ModError> {
     fn text(v: &Value) -> String {
         match v {
             Value::String(s) => s.clone(),
-            Value::Bool(b) => if *b { "True".into() } else { "False".into() },
+            Value::Bool(b) => {
+                if *b {
+                    "True".into()
+                } else {
+                    "False".into()
+                }
+            }
             other => other.to_string(),
         }
     }
@@ -85,11 +93,17 @@ pub fn form_urlencode(body: &Value) -> Result<String, ModError> {
             .iter()
             .map(|p| match p {
                 Value::Array(kv) if kv.len() == 2 => Ok((text(&kv[0]), kv[1].clone())),
-                _ => Err(ModError::fail("failed to parse body as form_urlencoded: expected a dict or a list of pairs")),
+                _ => Err(ModError::fail(
+                    "failed to parse body as form_urlencoded: expected a dict or a list of pairs",
+                )),
             })
             .collect::<Result<_, _>>()?,
         Value::Null => Vec::new(),
-        _ => return Err(ModError::fail("failed to parse body as form_urlencoded: expected a dict or a list of pairs")),
+        _ => {
+            return Err(ModError::fail(
+                "failed to parse body as form_urlencoded: expected a dict or a list of pairs",
+            ))
+        }
     };
     let mut out = Vec::new();
     for (k, v) in pairs {
@@ -107,7 +121,14 @@ pub fn form_urlencode(body: &Value) -> Result<String, ModError> {
 
 /// Python's `repr` of the accepted status list, for the failure message.
 fn codes_repr(codes: &[i64]) -> String {
-    format!("[{}]", codes.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        codes
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// `Set-Cookie` values as a dict and as a `Cookie:` header string.
@@ -120,7 +141,11 @@ fn cookies(headers: &[(String, String)]) -> (Map<String, Value>, String) {
             }
         }
     }
-    let s = m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join("; ");
+    let s = m
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join("; ");
     (m, s)
 }
 
@@ -131,7 +156,10 @@ fn absolute_location(url: &str, loc: &str) -> String {
     }
     if loc.starts_with('/') {
         let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);
-        let host_end = url[scheme_end..].find('/').map(|i| scheme_end + i).unwrap_or(url.len());
+        let host_end = url[scheme_end..]
+            .find('/')
+            .map(|i| scheme_end + i)
+            .unwrap_or(url.len());
         return format!("{}{loc}", &url[..host_end]);
     }
     let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
@@ -139,8 +167,17 @@ fn absolute_location(url: &str, loc: &str) -> String {
 }
 
 fn is_json_type(ct: &str) -> bool {
-    let sub = ct.split(';').next().unwrap_or("").split('/').nth(1).unwrap_or("").to_lowercase();
-    ["text", "json", "javascript"].iter().any(|c| sub.contains(c))
+    let sub = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .split('/')
+        .nth(1)
+        .unwrap_or("")
+        .to_lowercase();
+    ["text", "json", "javascript"]
+        .iter()
+        .any(|c| sub.contains(c))
 }
 
 #[async_trait]
@@ -153,16 +190,26 @@ impl Module for Uri {
         let url = args.req_str("url")?.to_string();
         let method = args.str("method").unwrap_or("GET").to_uppercase();
         if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
-            return Err(ModError::fail("Parameter 'method' needs to be a single word in uppercase, like GET or POST."));
+            return Err(ModError::fail(
+                "Parameter 'method' needs to be a single word in uppercase, like GET or POST.",
+            ));
         }
         let codes: Vec<i64> = args
             .list("status_code")
             .iter()
-            .map(|s| s.trim().parse::<i64>().map_err(|_| ModError::fail(format!("status_code: {s} is not an integer"))))
+            .map(|s| {
+                s.trim()
+                    .parse::<i64>()
+                    .map_err(|_| ModError::fail(format!("status_code: {s} is not an integer")))
+            })
             .collect::<Result<_, _>>()?;
         if ctx.check_mode {
             // Ansible's uri does not support check mode: the task is skipped.
-            return Ok(Outcome { skipped: true, ..Outcome::ok() }.msg("remote module (uri) does not support check mode"));
+            return Ok(Outcome {
+                skipped: true,
+                ..Outcome::ok()
+            }
+            .msg("remote module (uri) does not support check mode"));
         }
         let mut req = netfile::base_request(args, &url);
         req.method = method.clone();
@@ -171,7 +218,10 @@ impl Module for Uri {
             "safe" => method == "GET" || method == "HEAD",
             _ => false,
         };
-        let has_ct = req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        let has_ct = req
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
         let format = args.str("body_format").unwrap_or("raw");
         if let Some(body) = args.get("body") {
             match format {
@@ -181,18 +231,24 @@ impl Module for Uri {
                         other => serde_json::to_string(other).unwrap_or_default(),
                     });
                     if !has_ct {
-                        req.headers.push(("Content-Type".into(), "application/json".into()));
+                        req.headers
+                            .push(("Content-Type".into(), "application/json".into()));
                     }
                 }
                 "form-urlencoded" => {
                     req.body = Some(form_urlencode(body)?);
                     if !has_ct {
-                        req.headers.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
+                        req.headers.push((
+                            "Content-Type".into(),
+                            "application/x-www-form-urlencoded".into(),
+                        ));
                     }
                 }
                 "form-multipart" => {
                     let Value::Object(m) = body else {
-                        return Err(ModError::fail("failed to parse body as form-multipart: expected a dict"));
+                        return Err(ModError::fail(
+                            "failed to parse body as form-multipart: expected a dict",
+                        ));
                     };
                     for (k, v) in m {
                         match v {
@@ -216,21 +272,37 @@ impl Module for Uri {
             if args.bool("remote_src") {
                 req.body_file = Some(src.to_string());
             } else {
-                let p = ctx.find_file("files", src).ok_or_else(|| ModError::fail(format!("Could not find or access '{src}' on the controller")))?;
-                payload = Some(std::fs::read(&p).map_err(|e| ModError::fail(format!("Unable to open source file {}: {e}", p.display())))?);
+                let p = ctx.find_file("files", src).ok_or_else(|| {
+                    ModError::fail(format!(
+                        "Could not find or access '{src}' on the controller"
+                    ))
+                })?;
+                payload = Some(std::fs::read(&p).map_err(|e| {
+                    ModError::fail(format!("Unable to open source file {}: {e}", p.display()))
+                })?);
             }
         }
         let config = netfile::curl_config(&req);
         let dest = args.str("dest");
         let return_content = args.bool("return_content");
-        let list = codes.iter().map(i64::to_string).collect::<Vec<_>>().join(" ");
+        let list = codes
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
 
         let mut s = String::new();
         if let Some(c) = args.str("creates") {
-            s.push_str(&format!("if [ -e {} ]; then echo 'SKIP|C'; exit 0; fi\n", quote(c)));
+            s.push_str(&format!(
+                "if [ -e {} ]; then echo 'SKIP|C'; exit 0; fi\n",
+                quote(c)
+            ));
         }
         if let Some(r) = args.str("removes") {
-            s.push_str(&format!("if [ ! -e {} ]; then echo 'SKIP|R'; exit 0; fi\n", quote(r)));
+            s.push_str(&format!(
+                "if [ ! -e {} ]; then echo 'SKIP|R'; exit 0; fi\n",
+                quote(r)
+            ));
         }
         s.push_str("command -v curl >/dev/null 2>&1 || { echo 'NOCURL|'; exit 0; }\nwd=$(mktemp -d) || exit 3\ntrap 'rm -rf \"$wd\"' EXIT\nout=\"$wd/body\"; hdr=\"$wd/hdr\"\n");
         match &payload {
@@ -270,29 +342,66 @@ impl Module for Uri {
         let out = ctx.sh_in(&s, Some(&stdin)).await?;
         if out.rc != 0 {
             let e = out.stderr_str();
-            return Err(ModError::fail(if e.trim().is_empty() { format!("request script failed (rc={})", out.rc) } else { e.trim().to_string() }));
+            return Err(ModError::fail(if e.trim().is_empty() {
+                format!("request script failed (rc={})", out.rc)
+            } else {
+                e.trim().to_string()
+            }));
         }
         let p = Printed::parse(&out.stdout, &["HDR", "BODY"]);
         match p.get("SKIP") {
-            Some("C") => return Ok(Outcome::ok().with("stdout", format!("skipped, since '{}' exists", args.str("creates").unwrap_or_default()))),
-            Some(_) => return Ok(Outcome::ok().with("stdout", format!("skipped, since '{}' does not exist", args.str("removes").unwrap_or_default()))),
+            Some("C") => {
+                return Ok(Outcome::ok().with(
+                    "stdout",
+                    format!(
+                        "skipped, since '{}' exists",
+                        args.str("creates").unwrap_or_default()
+                    ),
+                ))
+            }
+            Some(_) => {
+                return Ok(Outcome::ok().with(
+                    "stdout",
+                    format!(
+                        "skipped, since '{}' does not exist",
+                        args.str("removes").unwrap_or_default()
+                    ),
+                ))
+            }
             None => {}
         }
         if p.get("NOCURL").is_some() {
-            return Err(ModError::fail("uri needs curl on the target: install it (e.g. apt: name=curl)"));
+            return Err(ModError::fail(
+                "uri needs curl on the target: install it (e.g. apt: name=curl)",
+            ));
         }
         let f = netfile::parse_fetched(&p);
-        let hdr = String::from_utf8_lossy(p.blocks.get("HDR").map(Vec::as_slice).unwrap_or_default()).into_owned();
+        let hdr =
+            String::from_utf8_lossy(p.blocks.get("HDR").map(Vec::as_slice).unwrap_or_default())
+                .into_owned();
         let (code, reason, headers) = netfile::parse_headers(&hdr);
-        let status = if f.status == -1 { -1 } else if code != 0 { code } else { f.status };
+        let status = if f.status == -1 {
+            -1
+        } else if code != 0 {
+            code
+        } else {
+            f.status
+        };
 
         let mut o = Outcome::ok();
         for (k, v) in netfile::header_map(&headers) {
             o.data.insert(k.replace('-', "_"), v);
         }
-        let final_url = if f.url.is_empty() { url.clone() } else { f.url.clone() };
+        let final_url = if f.url.is_empty() {
+            url.clone()
+        } else {
+            f.url.clone()
+        };
         if let Some(Value::String(l)) = o.data.get("location").cloned() {
-            o.data.insert("location".into(), Value::String(absolute_location(&final_url, &l)));
+            o.data.insert(
+                "location".into(),
+                Value::String(absolute_location(&final_url, &l)),
+            );
         }
         let (jar, jar_s) = cookies(&headers);
         o = o
@@ -302,13 +411,27 @@ impl Module for Uri {
             .with("elapsed", f.seconds as i64)
             .with("cookies", Value::Object(jar))
             .with("cookies_string", jar_s);
-        let msg = if status == -1 { format!("Request failed: {}", f.error) } else { netfile::status_msg(code, &reason, &headers) };
+        let msg = if status == -1 {
+            format!("Request failed: {}", f.error)
+        } else {
+            netfile::status_msg(code, &reason, &headers)
+        };
         if let Some(d) = p.get("DEST") {
             o = o.with("path", d.to_string());
             o.changed = p.get("PLACE") == Some("new") || !p.all("ATTR").is_empty();
         }
-        let body = p.blocks.get("BODY").map(|b| String::from_utf8_lossy(b).into_owned());
-        let ct = headers.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.clone()).unwrap_or_default();
+        // A HEAD response has no body (curl -I writes the headers there).
+        let body = p
+            .blocks
+            .get("BODY")
+            .filter(|_| method != "HEAD")
+            .map(|b| String::from_utf8_lossy(b).into_owned());
+        let ct = headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         if let Some(b) = &body {
             if is_json_type(&ct) {
                 if let Ok(j) = serde_json::from_str::<Value>(b) {
@@ -323,7 +446,10 @@ impl Module for Uri {
             }
         }
         if !ok {
-            let msg = format!("Status code was {status} and not {}: {msg}", codes_repr(&codes));
+            let msg = format!(
+                "Status code was {status} and not {}: {msg}",
+                codes_repr(&codes)
+            );
             return Err(ModError::Failed { msg, data: o.data });
         }
         Ok(o.msg(msg))
@@ -367,7 +493,10 @@ mod tests {
                 let mut body = vec![0u8; len];
                 let _ = r.read_exact(&mut body);
                 let mut it = first.split_whitespace();
-                let (m, path) = (it.next().unwrap_or("").to_string(), it.next().unwrap_or("").to_string());
+                let (m, path) = (
+                    it.next().unwrap_or("").to_string(),
+                    it.next().unwrap_or("").to_string(),
+                );
                 seen2.lock().unwrap().push(format!("{m} {path}"));
                 let auth_ok = hs.iter().any(|h| h == "Authorization: Basic dTpzM2NyZXQ=");
                 let resp = if path == "/redirect" {
@@ -388,14 +517,24 @@ mod tests {
 
     #[test]
     fn encodings() {
-        assert_eq!(form_urlencode(&json!({"a": "x y", "b": ["1", "2&"]})).unwrap(), "a=x+y&b=1&b=2%26");
+        assert_eq!(
+            form_urlencode(&json!({"a": "x y", "b": ["1", "2&"]})).unwrap(),
+            "a=x+y&b=1&b=2%26"
+        );
         assert_eq!(form_urlencode(&json!([["k", "v"]])).unwrap(), "k=v");
         assert_eq!(form_urlencode(&json!("raw=1")).unwrap(), "raw=1");
         assert_eq!(codes_repr(&[200, 201]), "[200, 201]");
         assert_eq!(absolute_location("http://h:1/a/b", "/x"), "http://h:1/x");
         assert_eq!(absolute_location("http://h/a/b", "c"), "http://h/a/c");
-        assert!(is_json_type("application/json; charset=utf-8") && is_json_type("application/vnd.api+json") && !is_json_type("text/html"));
-        let (m, s) = cookies(&[("Set-Cookie".into(), "a=1; Path=/".into()), ("set-cookie".into(), "b=2".into())]);
+        assert!(
+            is_json_type("application/json; charset=utf-8")
+                && is_json_type("application/vnd.api+json")
+                && !is_json_type("text/html")
+        );
+        let (m, s) = cookies(&[
+            ("Set-Cookie".into(), "a=1; Path=/".into()),
+            ("set-cookie".into(), "b=2".into()),
+        ]);
         assert_eq!((m["a"].as_str(), s.as_str()), (Some("1"), "a=1; b=2"));
     }
 
@@ -411,14 +550,24 @@ mod tests {
         assert_eq!(field(&o, "x_thing_id"), "7");
         assert_eq!(field(&o, "content_type"), "application/json");
         assert_eq!(field(&o, "cookies")["b"], "2");
-        assert!(field(&o, "content").is_null(), "content only with return_content");
+        assert!(
+            field(&o, "content").is_null(),
+            "content only with return_content"
+        );
         assert!(o.msg.as_deref().unwrap().starts_with("OK ("));
         let o = env.ok(&Uri, json!({"url": format!("{base}/api"), "method": "POST", "body_format": "json", "body": {"name": "web", "n": 2}, "status_code": [200, 201], "return_content": true, "headers": {"X-Req": "1"}})).await;
         let j = field(&o, "json");
         assert_eq!(j["method"], "POST");
-        assert_eq!(serde_json::from_str::<Value>(j["body"].as_str().unwrap()).unwrap(), json!({"name": "web", "n": 2}));
+        assert_eq!(
+            serde_json::from_str::<Value>(j["body"].as_str().unwrap()).unwrap(),
+            json!({"name": "web", "n": 2})
+        );
         let hs: Vec<String> = serde_json::from_value(j["headers"].clone()).unwrap();
-        assert!(hs.contains(&"Content-Type: application/json".to_string()) && hs.contains(&"X-Req: 1".to_string()), "{hs:?}");
+        assert!(
+            hs.contains(&"Content-Type: application/json".to_string())
+                && hs.contains(&"X-Req: 1".to_string()),
+            "{hs:?}"
+        );
         assert!(field(&o, "content").as_str().unwrap().contains("\"POST\""));
         let o = env.ok(&Uri, json!({"url": format!("{base}/f"), "method": "PUT", "body_format": "form-urlencoded", "body": {"a": "b c"}})).await;
         assert_eq!(field(&o, "json")["method"], "PUT");
@@ -430,34 +579,74 @@ mod tests {
         let (port, seen) = serve();
         let env = TestEnv::new();
         let base = format!("http://127.0.0.1:{port}");
-        let o = env.ok(&Uri, json!({"url": format!("{base}/redirect")})).await;
+        let o = env
+            .ok(&Uri, json!({"url": format!("{base}/redirect")}))
+            .await;
         assert_eq!(field(&o, "redirected"), true);
         assert_eq!(field(&o, "url"), format!("{base}/landed").as_str());
         // POST is not followed with the default `safe`.
-        let e = env.run(&Uri, json!({"url": format!("{base}/redirect"), "method": "POST", "body": "x"})).await.unwrap_err();
-        assert!(e.to_string().starts_with("Status code was 302 and not [200]"), "{e}");
+        let e = env
+            .run(
+                &Uri,
+                json!({"url": format!("{base}/redirect"), "method": "POST", "body": "x"}),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("Status code was 302 and not [200]"),
+            "{e}"
+        );
         let o = env.ok(&Uri, json!({"url": format!("{base}/redirect"), "method": "POST", "body": "x", "status_code": 302})).await;
         assert_eq!(field(&o, "location"), format!("{base}/landed").as_str());
         // Credentials after a 401 challenge, or at once with force_basic_auth.
-        let o = env.ok(&Uri, json!({"url": format!("{base}/private"), "user": "u", "password": "s3cret"})).await;
+        let o = env
+            .ok(
+                &Uri,
+                json!({"url": format!("{base}/private"), "user": "u", "password": "s3cret"}),
+            )
+            .await;
         assert_eq!(field(&o, "status"), 200);
         env.ok(&Uri, json!({"url": format!("{base}/private"), "url_username": "u", "url_password": "s3cret", "force_basic_auth": true})).await;
-        match env.run(&Uri, json!({"url": format!("{base}/gone")})).await.unwrap_err() {
+        match env
+            .run(&Uri, json!({"url": format!("{base}/gone")}))
+            .await
+            .unwrap_err()
+        {
             ModError::Failed { msg, data } => {
-                assert_eq!(msg, "Status code was 410 and not [200]: HTTP Error 410: Gone");
+                assert_eq!(
+                    msg,
+                    "Status code was 410 and not [200]: HTTP Error 410: Gone"
+                );
                 assert_eq!(data["content"], "gone");
                 assert_eq!(data["status"], 410);
             }
             other => panic!("{other}"),
         }
-        let e = env.run(&Uri, json!({"url": "http://127.0.0.1:1/"})).await.unwrap_err();
-        assert!(e.to_string().starts_with("Status code was -1 and not [200]: Request failed:"), "{e}");
+        let e = env
+            .run(&Uri, json!({"url": "http://127.0.0.1:1/"}))
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("Status code was -1 and not [200]: Request failed:"),
+            "{e}"
+        );
         // creates/removes skip the request.
         let marker = env.write("m", "");
         let n = seen.lock().unwrap().len();
-        let o = env.ok(&Uri, json!({"url": format!("{base}/x"), "creates": marker})).await;
-        assert_eq!(field(&o, "stdout"), format!("skipped, since '{marker}' exists").as_str());
-        env.ok(&Uri, json!({"url": format!("{base}/x"), "removes": env.path("nope")})).await;
+        let o = env
+            .ok(&Uri, json!({"url": format!("{base}/x"), "creates": marker}))
+            .await;
+        assert_eq!(
+            field(&o, "stdout"),
+            format!("skipped, since '{marker}' exists").as_str()
+        );
+        env.ok(
+            &Uri,
+            json!({"url": format!("{base}/x"), "removes": env.path("nope")}),
+        )
+        .await;
         assert_eq!(seen.lock().unwrap().len(), n);
         // Check mode: skipped, no request.
         let c = env.check(&Uri, json!({"url": format!("{base}/x")})).await;
@@ -471,15 +660,30 @@ mod tests {
         let env = TestEnv::new();
         let base = format!("http://127.0.0.1:{port}");
         let dest = env.path("saved.json");
-        let o = env.ok(&Uri, json!({"url": format!("{base}/same"), "dest": dest, "mode": "0600"})).await;
+        let o = env
+            .ok(
+                &Uri,
+                json!({"url": format!("{base}/same"), "dest": dest, "mode": "0600"}),
+            )
+            .await;
         assert!(o.changed);
         assert_eq!(field(&o, "path"), dest.as_str());
         assert!(env.read("saved.json").contains("\"/same\""));
-        let o = env.ok(&Uri, json!({"url": format!("{base}/same"), "dest": dest, "mode": "0600"})).await;
+        let o = env
+            .ok(
+                &Uri,
+                json!({"url": format!("{base}/same"), "dest": dest, "mode": "0600"}),
+            )
+            .await;
         assert!(!o.changed, "same body, same mode: unchanged");
         // A controller file as the body, after the config on stdin.
         let src = env.write("payload.bin", "line1\nline2 'q' \"d\"\n");
-        let o = env.ok(&Uri, json!({"url": format!("{base}/up"), "method": "PUT", "src": src})).await;
+        let o = env
+            .ok(
+                &Uri,
+                json!({"url": format!("{base}/up"), "method": "PUT", "src": src}),
+            )
+            .await;
         assert_eq!(field(&o, "json")["body"], "line1\nline2 'q' \"d\"\n");
         let o = env.ok(&Uri, json!({"url": format!("{base}/up"), "method": "POST", "src": src, "remote_src": true})).await;
         assert_eq!(field(&o, "json")["body"], "line1\nline2 'q' \"d\"\n");
@@ -488,12 +692,20 @@ mod tests {
     #[tokio::test]
     async fn password_stays_out_of_argv() {
         let rec = crate::connection::recording::Recording::new();
-        let (t, sc) = (crate::template::Templar::new(), crate::template::Scope::new());
+        let (t, sc) = (
+            crate::template::Templar::new(),
+            crate::template::Scope::new(),
+        );
         let ctx = crate::modules::testutil::ctx_on(&rec, &t, &sc, false, false);
         let args = SPEC.validate(json!({"url": "http://h/", "user": "u", "password": "pw-XYZ", "body": "token=SECRET", "method": "POST"}).as_object().unwrap().clone()).unwrap();
         let _ = Uri.run(&args, &ctx).await;
-        assert!(rec.scripts().iter().all(|s| !s.contains("pw-XYZ") && !s.contains("SECRET")));
+        assert!(rec
+            .scripts()
+            .iter()
+            .all(|s| !s.contains("pw-XYZ") && !s.contains("SECRET")));
         let stdin = String::from_utf8(rec.stdins.lock().unwrap()[0].clone().unwrap()).unwrap();
-        assert!(stdin.contains("user = \"u:pw-XYZ\"") && stdin.contains("data-raw = \"token=SECRET\""));
+        assert!(
+            stdin.contains("user = \"u:pw-XYZ\"") && stdin.contains("data-raw = \"token=SECRET\"")
+        );
     }
 }

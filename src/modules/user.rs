@@ -105,7 +105,9 @@ pub struct Req {
 impl Req {
     pub fn from_args(args: &Args) -> Result<Req, ModError> {
         if args.bool("local") {
-            return Err(ModError::fail("local=true (luseradd/lusermod) is not supported by ferry"));
+            return Err(ModError::fail(
+                "local=true (luseradd/lusermod) is not supported by ferry",
+            ));
         }
         let ssh_type = args.str("ssh_key_type").unwrap_or("rsa").to_string();
         Ok(Req {
@@ -114,7 +116,13 @@ impl Req {
             uid: args.int("uid"),
             non_unique: args.bool("non_unique"),
             group: args.str("group").map(str::to_string),
-            groups: args.get("groups").map(|_| args.list("groups").into_iter().map(|g| g.trim().to_string()).filter(|g| !g.is_empty()).collect()),
+            groups: args.get("groups").map(|_| {
+                args.list("groups")
+                    .into_iter()
+                    .map(|g| g.trim().to_string())
+                    .filter(|g| !g.is_empty())
+                    .collect()
+            }),
             append: args.bool("append"),
             comment: args.str("comment").map(str::to_string),
             home: args.str("home").map(str::to_string),
@@ -122,7 +130,9 @@ impl Req {
             skeleton: args.str("skeleton").map(str::to_string),
             password: args.str("password").map(str::to_string),
             update_always: args.str("update_password") != Some("on_create"),
-            password_lock: args.get("password_lock").map(|_| args.bool("password_lock")),
+            password_lock: args
+                .get("password_lock")
+                .map(|_| args.bool("password_lock")),
             create_home: args.bool("create_home"),
             move_home: args.bool("move_home"),
             system: args.bool("system"),
@@ -139,7 +149,10 @@ impl Req {
             seuser: args.str("seuser").map(str::to_string),
             sshkey: args.bool("generate_ssh_key"),
             ssh_bits: args.int("ssh_key_bits").unwrap_or(0),
-            ssh_file: args.str("ssh_key_file").map(str::to_string).unwrap_or_else(|| format!(".ssh/id_{ssh_type}")),
+            ssh_file: args
+                .str("ssh_key_file")
+                .map(str::to_string)
+                .unwrap_or_else(|| format!(".ssh/id_{ssh_type}")),
             ssh_type,
             ssh_comment: args.str("ssh_key_comment").map(str::to_string),
             ssh_passphrase: args.str("ssh_key_passphrase").map(str::to_string),
@@ -206,16 +219,27 @@ impl Observed {
         Observed {
             pw: s.val("PW").and_then(Passwd::parse),
             shadow: s.val("SHADOW").and_then(Shadow::parse),
-            member_of: s.body("MEMBEROF").unwrap_or("").lines().filter(|l| !l.is_empty()).map(str::to_string).collect(),
+            member_of: s
+                .body("MEMBEROF")
+                .unwrap_or("")
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
             group: s.val("G").and_then(Group::parse),
-            groups: (0..req.groups.as_ref().map_or(0, Vec::len)).map(|i| s.val(&format!("S{i}")).and_then(Group::parse)).collect(),
+            groups: (0..req.groups.as_ref().map_or(0, Vec::len))
+                .map(|i| s.val(&format!("S{i}")).and_then(Group::parse))
+                .collect(),
             name_group: s.has("N"),
             home_exists: s.has("HOMEEXISTS"),
             parent_exists: s.has("PARENTEXISTS"),
             key_exists: s.has("KEYEXISTS"),
             key_file: s.val("KEYFILE").map(str::to_string),
             fingerprint: s.val("FP").map(str::to_string),
-            pubkey: s.body("PUB").map(|p| p.trim().to_string()).filter(|p| !p.is_empty()),
+            pubkey: s
+                .body("PUB")
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty()),
         }
     }
 
@@ -223,7 +247,11 @@ impl Observed {
     fn hash(&self) -> String {
         match &self.pw {
             Some(p) if p.passwd.len() > 1 => p.passwd.clone(),
-            _ => self.shadow.as_ref().map(|s| s.hash.clone()).unwrap_or_default(),
+            _ => self
+                .shadow
+                .as_ref()
+                .map(|s| s.hash.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -245,7 +273,9 @@ pub struct Plan {
 
 /// `YYYY-MM-DD` (UTC) of an epoch time.
 fn ymd(secs: f64) -> String {
-    chrono::DateTime::from_timestamp(secs.floor() as i64, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+    chrono::DateTime::from_timestamp(secs.floor() as i64, 0)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
 }
 
 /// Ansible's "appears not to have been hashed" check.
@@ -262,7 +292,8 @@ pub fn looks_unhashed(p: &str) -> bool {
     }
     let last = f[f.len() - 1];
     let bad = |n: usize| last.chars().count() != n;
-    last.chars().any(|c| !(c.is_ascii_alphanumeric() || "./=".contains(c)))
+    last.chars()
+        .any(|c| !(c.is_ascii_alphanumeric() || "./=".contains(c)))
         || (f[1] == "1" && bad(22))
         || (f[1] == "5" && bad(43))
         || (f[1] == "6" && bad(86))
@@ -273,7 +304,9 @@ impl Req {
     fn group_set(&self, obs: &Observed) -> Result<Vec<String>, ModError> {
         let mut names = Vec::new();
         for (g, found) in self.groups.iter().flatten().zip(&obs.groups) {
-            let Some(found) = found else { return Err(ModError::fail(format!("Group {g} does not exist"))) };
+            let Some(found) = found else {
+                return Err(ModError::fail(format!("Group {g} does not exist")));
+            };
             if !names.contains(&found.name) {
                 names.push(found.name.clone());
             }
@@ -285,7 +318,10 @@ impl Req {
     pub fn plan(&self, obs: &Observed) -> Result<Plan, ModError> {
         let mut p = Plan::default();
         p.result.insert("name".into(), self.name.clone().into());
-        p.result.insert("state".into(), if self.present { "present" } else { "absent" }.into());
+        p.result.insert(
+            "state".into(),
+            if self.present { "present" } else { "absent" }.into(),
+        );
         if let Some(pw) = &self.password {
             if looks_unhashed(pw) {
                 p.warnings.push("The input password appears not to have been hashed. The 'password' argument must be encrypted for this module to work properly.".into());
@@ -311,7 +347,13 @@ impl Req {
             }
             return Ok(p);
         }
-        let lock_prefix = |h: &str| if self.password_lock == Some(true) { format!("!{h}") } else { h.to_string() };
+        let lock_prefix = |h: &str| {
+            if self.password_lock == Some(true) {
+                format!("!{h}")
+            } else {
+                h.to_string()
+            }
+        };
         match &obs.pw {
             None => {
                 let mut c = vec!["useradd".to_string()];
@@ -341,7 +383,13 @@ impl Req {
                                 uniq.push(g);
                             }
                         }
-                        c.extend(["-G".into(), uniq.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")]);
+                        c.extend([
+                            "-G".into(),
+                            uniq.iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(","),
+                        ]);
                     }
                 }
                 if let Some(cm) = &self.comment {
@@ -389,16 +437,22 @@ impl Req {
                     p.set_password = Some(lock_prefix(pw));
                 }
                 let mut chage = Vec::new();
-                for (flag, v) in [("-m", self.expire_min), ("-M", self.expire_max), ("-W", self.expire_warn)] {
+                for (flag, v) in [
+                    ("-m", self.expire_min),
+                    ("-M", self.expire_max),
+                    ("-W", self.expire_warn),
+                ] {
                     if let Some(v) = v {
                         chage.push(format!("{flag} {v}"));
                     }
                 }
                 if !chage.is_empty() {
-                    p.after.push(format!("ferry_run chage {} \"$ferry_n\"", chage.join(" ")));
+                    p.after
+                        .push(format!("ferry_run chage {} \"$ferry_n\"", chage.join(" ")));
                 }
                 p.result.insert("system".into(), self.system.into());
-                p.result.insert("create_home".into(), self.create_home.into());
+                p.result
+                    .insert("create_home".into(), self.create_home.into());
             }
             Some(info) => {
                 let mut c: Vec<String> = Vec::new();
@@ -411,7 +465,9 @@ impl Req {
                     }
                 }
                 if let Some(g) = &self.group {
-                    let Some(gi) = &obs.group else { return Err(ModError::fail(format!("Group {g} does not exist"))) };
+                    let Some(gi) = &obs.group else {
+                        return Err(ModError::fail(format!("Group {g} does not exist")));
+                    };
                     if info.gid != gi.gid {
                         c.extend(["-g".into(), gi.gid.to_string()]);
                     }
@@ -424,7 +480,11 @@ impl Req {
                         need = !current.is_empty() && !self.append;
                     } else {
                         wanted = self.group_set(obs)?;
-                        let diff: Vec<&String> = current.iter().filter(|g| !wanted.contains(g)).chain(wanted.iter().filter(|g| !current.contains(g))).collect();
+                        let diff: Vec<&String> = current
+                            .iter()
+                            .filter(|g| !wanted.contains(g))
+                            .chain(wanted.iter().filter(|g| !current.contains(g)))
+                            .collect();
                         if !diff.is_empty() {
                             if self.append {
                                 if wanted.iter().any(|g| diff.contains(&g)) {
@@ -474,7 +534,10 @@ impl Req {
                     }
                 }
                 let hash = obs.hash();
-                let new_password = self.update_always && self.password.as_ref().is_some_and(|pw| hash.trim_start_matches('!') != pw.trim_start_matches('!'));
+                let new_password = self.update_always
+                    && self.password.as_ref().is_some_and(|pw| {
+                        hash.trim_start_matches('!') != pw.trim_start_matches('!')
+                    });
                 if new_password {
                     p.set_password = self.password.as_deref().map(lock_prefix);
                 } else if self.password_lock == Some(true) && !hash.starts_with('!') {
@@ -491,13 +554,18 @@ impl Req {
                 p.changed = p.command.is_some() || p.set_password.is_some();
                 if let Some(sh) = &obs.shadow {
                     let mut chage = Vec::new();
-                    for (flag, want, cur) in [("-m", self.expire_min, sh.min), ("-M", self.expire_max, sh.max), ("-W", self.expire_warn, sh.warn)] {
+                    for (flag, want, cur) in [
+                        ("-m", self.expire_min, sh.min),
+                        ("-M", self.expire_max, sh.max),
+                        ("-W", self.expire_warn, sh.warn),
+                    ] {
                         if let Some(v) = want.filter(|v| *v != cur) {
                             chage.push(format!("{flag} {v}"));
                         }
                     }
                     if !chage.is_empty() {
-                        p.after.push(format!("ferry_run chage {} \"$ferry_n\"", chage.join(" ")));
+                        p.after
+                            .push(format!("ferry_run chage {} \"$ferry_n\"", chage.join(" ")));
                         p.changed = true;
                     }
                 }
@@ -506,7 +574,8 @@ impl Req {
             }
         }
         if self.password.is_some() {
-            p.result.insert("password".into(), "NOT_LOGGING_PASSWORD".into());
+            p.result
+                .insert("password".into(), "NOT_LOGGING_PASSWORD".into());
         }
         if let Some(gs) = &self.groups {
             p.result.insert("groups".into(), gs.join(",").into());
@@ -646,7 +715,12 @@ impl Module for User {
         let out = ctx.sh(&req.read_script()).await?;
         if out.rc != 0 {
             let err = out.stderr_str();
-            return Err(failed(format!("could not read the account {}: {}", req.name, err.trim()), out.rc, &out.stdout_str(), &err));
+            return Err(failed(
+                format!("could not read the account {}: {}", req.name, err.trim()),
+                out.rc,
+                &out.stdout_str(),
+                &err,
+            ));
         }
         let obs = Observed::parse(&out.stdout_str(), &req);
         let plan = req.plan(&obs)?;
@@ -660,12 +734,25 @@ impl Module for User {
                     account_fields(&mut result, pw);
                 }
                 if req.sshkey && obs.pw.is_some() {
-                    result.insert("ssh_fingerprint".into(), obs.fingerprint.clone().unwrap_or_default().into());
-                    result.insert("ssh_key_file".into(), obs.key_file.clone().map(Value::from).unwrap_or(Value::Null));
-                    result.insert("ssh_public_key".into(), obs.pubkey.clone().map(Value::from).unwrap_or(Value::Null));
+                    result.insert(
+                        "ssh_fingerprint".into(),
+                        obs.fingerprint.clone().unwrap_or_default().into(),
+                    );
+                    result.insert(
+                        "ssh_key_file".into(),
+                        obs.key_file.clone().map(Value::from).unwrap_or(Value::Null),
+                    );
+                    result.insert(
+                        "ssh_public_key".into(),
+                        obs.pubkey.clone().map(Value::from).unwrap_or(Value::Null),
+                    );
                 }
             }
-            return Ok(Outcome { changed: plan.changed, data: result, ..Outcome::ok() });
+            return Ok(Outcome {
+                changed: plan.changed,
+                data: result,
+                ..Outcome::ok()
+            });
         }
         let script = req.change_script(&plan);
         let done = ctx.sh_in(&script, req.stdin(&plan).as_deref()).await?;
@@ -688,14 +775,25 @@ impl Module for User {
             }
             if req.sshkey {
                 result.insert("ssh_fingerprint".into(), s.val("FP").unwrap_or("").into());
-                result.insert("ssh_key_file".into(), s.val("KEYFILE").map(Value::from).unwrap_or(Value::Null));
+                result.insert(
+                    "ssh_key_file".into(),
+                    s.val("KEYFILE").map(Value::from).unwrap_or(Value::Null),
+                );
                 result.insert(
                     "ssh_public_key".into(),
-                    s.body("PUB").map(str::trim).filter(|p| !p.is_empty()).map(Value::from).unwrap_or(Value::Null),
+                    s.body("PUB")
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(Value::from)
+                        .unwrap_or(Value::Null),
                 );
             }
         }
-        Ok(Outcome { changed: true, data: result, ..Outcome::ok() })
+        Ok(Outcome {
+            changed: true,
+            data: result,
+            ..Outcome::ok()
+        })
     }
 }
 
@@ -724,45 +822,112 @@ mod tests {
 
     #[test]
     fn create_command_like_ansible() {
-        let r = req(json!({"name": "alice", "uid": 1500, "group": "staff", "groups": "adm, sudo", "comment": "Alice A", "shell": "/bin/zsh",
-                           "home": "/srv/alice", "system": true, "password": "$6$x$y", "expires": 1893456000}));
-        let obs = Observed { group: grp("staff:x:50:"), groups: vec![grp("adm:x:4:"), grp("sudo:x:27:")], parent_exists: true, ..Observed::default() };
+        let r = req(
+            json!({"name": "alice", "uid": 1500, "group": "staff", "groups": "adm, sudo", "comment": "Alice A", "shell": "/bin/zsh",
+                           "home": "/srv/alice", "system": true, "password": "$6$x$y", "expires": 1893456000}),
+        );
+        let obs = Observed {
+            group: grp("staff:x:50:"),
+            groups: vec![grp("adm:x:4:"), grp("sudo:x:27:")],
+            parent_exists: true,
+            ..Observed::default()
+        };
         let p = r.plan(&obs).unwrap();
         assert_eq!(
             p.command.unwrap(),
-            ["useradd", "-u", "1500", "-g", "staff", "-G", "adm,sudo", "-c", "Alice A", "-d", "/srv/alice", "-s", "/bin/zsh", "-e", "2030-01-01", "-m", "-r", "alice"]
+            [
+                "useradd",
+                "-u",
+                "1500",
+                "-g",
+                "staff",
+                "-G",
+                "adm,sudo",
+                "-c",
+                "Alice A",
+                "-d",
+                "/srv/alice",
+                "-s",
+                "/bin/zsh",
+                "-e",
+                "2030-01-01",
+                "-m",
+                "-r",
+                "alice"
+            ]
         );
         assert_eq!(p.set_password.as_deref(), Some("$6$x$y"));
         assert_eq!(p.result["password"], "NOT_LOGGING_PASSWORD");
-        assert!(p.warnings.iter().any(|w| w.contains("not to have been hashed")));
+        assert!(p
+            .warnings
+            .iter()
+            .any(|w| w.contains("not to have been hashed")));
         // A group named like the user already exists: -N, like Ansible.
-        let p = req(json!({"name": "bob", "create_home": false})).plan(&Observed { name_group: true, ..Observed::default() }).unwrap();
+        let p = req(json!({"name": "bob", "create_home": false}))
+            .plan(&Observed {
+                name_group: true,
+                ..Observed::default()
+            })
+            .unwrap();
         assert_eq!(p.command.unwrap(), ["useradd", "-N", "-M", "bob"]);
         // Unknown groups fail.
-        let e = req(json!({"name": "bob", "groups": ["nope"]})).plan(&Observed { groups: vec![None], ..Observed::default() }).unwrap_err();
+        let e = req(json!({"name": "bob", "groups": ["nope"]}))
+            .plan(&Observed {
+                groups: vec![None],
+                ..Observed::default()
+            })
+            .unwrap_err();
         assert_eq!(e.to_string(), "Group nope does not exist");
     }
 
     #[test]
     fn modify_only_what_differs() {
-        let obs = Observed { groups: vec![grp("adm:x:4:alice"), grp("sudo:x:27:")], ..existing(&["adm"]) };
-        let r = req(json!({"name": "alice", "groups": ["adm", "sudo"], "shell": "/bin/bash", "comment": "Alice"}));
-        assert_eq!(r.plan(&obs).unwrap().command.unwrap(), ["usermod", "-G", "adm,sudo", "alice"]);
+        let obs = Observed {
+            groups: vec![grp("adm:x:4:alice"), grp("sudo:x:27:")],
+            ..existing(&["adm"])
+        };
+        let r = req(
+            json!({"name": "alice", "groups": ["adm", "sudo"], "shell": "/bin/bash", "comment": "Alice"}),
+        );
+        assert_eq!(
+            r.plan(&obs).unwrap().command.unwrap(),
+            ["usermod", "-G", "adm,sudo", "alice"]
+        );
         let r = req(json!({"name": "alice", "groups": ["sudo"], "append": true}));
-        let obs1 = Observed { groups: vec![grp("sudo:x:27:")], ..existing(&["adm"]) };
-        assert_eq!(r.plan(&obs1).unwrap().command.unwrap(), ["usermod", "-a", "-G", "sudo", "alice"]);
+        let obs1 = Observed {
+            groups: vec![grp("sudo:x:27:")],
+            ..existing(&["adm"])
+        };
+        assert_eq!(
+            r.plan(&obs1).unwrap().command.unwrap(),
+            ["usermod", "-a", "-G", "sudo", "alice"]
+        );
         // Appending groups the user already has: nothing.
-        let obs2 = Observed { groups: vec![grp("sudo:x:27:alice")], ..existing(&["adm", "sudo"]) };
+        let obs2 = Observed {
+            groups: vec![grp("sudo:x:27:alice")],
+            ..existing(&["adm", "sudo"])
+        };
         let p = r.plan(&obs2).unwrap();
         assert!(p.command.is_none() && !p.changed);
         // groups: '' removes supplementary groups.
         let r = req(json!({"name": "alice", "groups": ""}));
-        assert_eq!(r.plan(&existing(&["adm"])).unwrap().command.unwrap(), ["usermod", "-G", "", "alice"]);
+        assert_eq!(
+            r.plan(&existing(&["adm"])).unwrap().command.unwrap(),
+            ["usermod", "-G", "", "alice"]
+        );
         assert!(!r.plan(&existing(&[])).unwrap().changed);
         // uid/home/move_home/primary group by gid.
-        let r = req(json!({"name": "alice", "uid": 2000, "home": "/srv/a", "move_home": true, "group": "staff"}));
-        let obs3 = Observed { group: grp("staff:x:50:"), ..existing(&[]) };
-        assert_eq!(r.plan(&obs3).unwrap().command.unwrap(), ["usermod", "-u", "2000", "-g", "50", "-d", "/srv/a", "-m", "alice"]);
+        let r = req(
+            json!({"name": "alice", "uid": 2000, "home": "/srv/a", "move_home": true, "group": "staff"}),
+        );
+        let obs3 = Observed {
+            group: grp("staff:x:50:"),
+            ..existing(&[])
+        };
+        assert_eq!(
+            r.plan(&obs3).unwrap().command.unwrap(),
+            ["usermod", "-u", "2000", "-g", "50", "-d", "/srv/a", "-m", "alice"]
+        );
     }
 
     #[test]
@@ -773,37 +938,73 @@ mod tests {
         let p = other.plan(&existing(&[])).unwrap();
         assert!(p.changed && p.command.is_none());
         assert_eq!(p.set_password.as_deref(), Some("$6$salt$other"));
-        let once = req(json!({"name": "alice", "password": "$6$salt$other", "update_password": "on_create"}));
+        let once = req(
+            json!({"name": "alice", "password": "$6$salt$other", "update_password": "on_create"}),
+        );
         assert!(!once.plan(&existing(&[])).unwrap().changed);
         let lock = req(json!({"name": "alice", "password_lock": true}));
-        assert_eq!(lock.plan(&existing(&[])).unwrap().command.unwrap(), ["usermod", "-L", "alice"]);
+        assert_eq!(
+            lock.plan(&existing(&[])).unwrap().command.unwrap(),
+            ["usermod", "-L", "alice"]
+        );
         let mut locked = existing(&[]);
         locked.shadow = Shadow::parse("alice:!$6$salt$hash:19000:0:99999:7:::");
         assert!(!lock.plan(&locked).unwrap().changed);
-        assert_eq!(req(json!({"name": "alice", "password_lock": false})).plan(&locked).unwrap().command.unwrap(), ["usermod", "-U", "alice"]);
+        assert_eq!(
+            req(json!({"name": "alice", "password_lock": false}))
+                .plan(&locked)
+                .unwrap()
+                .command
+                .unwrap(),
+            ["usermod", "-U", "alice"]
+        );
         // Expiry: set, same day is ok, negative removes.
         let exp = req(json!({"name": "alice", "expires": 1893456000}));
-        assert_eq!(exp.plan(&existing(&[])).unwrap().command.unwrap(), ["usermod", "-e", "2030-01-01", "alice"]);
+        assert_eq!(
+            exp.plan(&existing(&[])).unwrap().command.unwrap(),
+            ["usermod", "-e", "2030-01-01", "alice"]
+        );
         let mut dated = existing(&[]);
         dated.shadow = Shadow::parse("alice:x:19000:0:99999:7::21915:");
         assert!(!exp.plan(&dated).unwrap().changed);
-        assert_eq!(req(json!({"name": "alice", "expires": -1})).plan(&dated).unwrap().command.unwrap(), ["usermod", "-e", "", "alice"]);
+        assert_eq!(
+            req(json!({"name": "alice", "expires": -1}))
+                .plan(&dated)
+                .unwrap()
+                .command
+                .unwrap(),
+            ["usermod", "-e", "", "alice"]
+        );
         // chage for password ages.
-        let p = req(json!({"name": "alice", "password_expire_max": 30, "password_expire_warn": 7})).plan(&existing(&[])).unwrap();
+        let p = req(json!({"name": "alice", "password_expire_max": 30, "password_expire_warn": 7}))
+            .plan(&existing(&[]))
+            .unwrap();
         assert_eq!(p.after, vec!["ferry_run chage -M 30 \"$ferry_n\""]);
     }
 
     #[test]
     fn remove_and_script_keeps_secrets_out_of_argv() {
-        let p = req(json!({"name": "alice", "state": "absent", "remove": true, "force": true})).plan(&existing(&[])).unwrap();
+        let p = req(json!({"name": "alice", "state": "absent", "remove": true, "force": true}))
+            .plan(&existing(&[]))
+            .unwrap();
         assert_eq!(p.command.unwrap(), ["userdel", "-f", "-r", "alice"]);
-        assert!(!req(json!({"name": "ghost", "state": "absent"})).plan(&Observed::default()).unwrap().changed);
+        assert!(
+            !req(json!({"name": "ghost", "state": "absent"}))
+                .plan(&Observed::default())
+                .unwrap()
+                .changed
+        );
 
-        let r = req(json!({"name": "alice", "password": "$6$salt$S3CRET", "generate_ssh_key": true, "ssh_key_passphrase": "PASSPHRASE"}));
+        let r = req(
+            json!({"name": "alice", "password": "$6$salt$S3CRET", "generate_ssh_key": true, "ssh_key_passphrase": "PASSPHRASE"}),
+        );
         let plan = r.plan(&existing(&[])).unwrap();
         let script = r.change_script(&plan);
         assert!(!script.contains("S3CRET") && !script.contains("PASSPHRASE"));
-        assert_eq!(String::from_utf8(r.stdin(&plan).unwrap()).unwrap(), "$6$salt$S3CRET\nPASSPHRASE\n");
+        assert_eq!(
+            String::from_utf8(r.stdin(&plan).unwrap()).unwrap(),
+            "$6$salt$S3CRET\nPASSPHRASE\n"
+        );
         assert!(script.contains("chpasswd -e") && script.contains("SSH_ASKPASS_REQUIRE=force"));
     }
 

@@ -106,6 +106,8 @@ fn load_play(node: &Node, file: &Path, base_dir: &Path, ctx: &LoadCtx) -> Result
             }
             "gather_facts" => play.gather_facts = Some(yaml::to_json(v)),
             "gather_subset" => play.gather_subset = Some(yaml::to_json(v)),
+            "gather_timeout" => play.gather_timeout = Some(yaml::to_json(v)),
+            "fact_path" => play.fact_path = Some(yaml::to_json(v)),
             "serial" => play.serial = Some(yaml::to_json(v)),
             "max_fail_percentage" => play.max_fail_percentage = Some(yaml::to_json(v)),
             "strategy" => play.strategy = Some(scalar_string(v)),

@@ -158,6 +158,8 @@ pub struct Play {
     pub vars_files: Vec<Value>,
     pub gather_facts: Option<Value>,
     pub gather_subset: Option<Value>,
+    pub gather_timeout: Option<Value>,
+    pub fact_path: Option<Value>,
     pub pre_tasks: Vec<Task>,
     /// Tasks of `roles:`, already expanded (dependencies first).
     pub role_tasks: Vec<Task>,
