@@ -448,3 +448,18 @@ fn ansible_cfg_supplies_inventory_and_roles_path() {
     out.success().contains("hello-from-shared-role");
     assert!(!out.stdout.contains("Gathering Facts"), "gathering = explicit");
 }
+
+#[test]
+fn play_and_role_keywords_reach_tasks_inside_blocks() {
+    let p = Project::new();
+    p.file("inventory", INV)
+        .file("roles/r/tasks/main.yml", "- block:\n    - copy: content=x dest={{ playbook_dir }}/from-role\n")
+        .file(
+            "p.yml",
+            "- hosts: localhost\n  gather_facts: false\n  check_mode: true\n  roles: [r]\n  tasks:\n    - block:\n        - copy: content=x dest={{ playbook_dir }}/from-play\n",
+        );
+    let out = p.playbook("p.yml", &["-i", "inventory"]);
+    out.success();
+    assert!(!p.path("from-play").exists() && !p.path("from-role").exists(), "check_mode of the play must reach block children\n{}", out.stdout);
+    assert_eq!(out.recap("localhost").changed, 2);
+}

@@ -907,7 +907,7 @@ async fn run_include(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, hosts: &[Str
                 let mut ts = playbook::load_task_file(&path, task.role.as_ref(), &run.load_ctx, 1)?;
                 if let Some(a) = apply {
                     for t in &mut ts {
-                        t.kw.inherit(a);
+                        playbook::inherit_deep(t, a);
                     }
                 }
                 (ts, Vec::new())
@@ -922,7 +922,7 @@ async fn run_include(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, hosts: &[Str
             _ => continue,
         };
         for t in &mut tasks {
-            t.kw.inherit(&parent);
+            playbook::inherit_deep(t, &parent);
         }
         if !handlers.is_empty() {
             pc.handlers.lock().expect("handlers").extend(handlers);

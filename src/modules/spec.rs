@@ -161,13 +161,15 @@ impl ModuleSpec {
             let missing = out.get(p.name).map(Value::is_null).unwrap_or(true);
             if missing {
                 if let Some(d) = p.default {
-                    out.insert(p.name.to_string(), coerce(p, default_value(d))?);
+                    out.insert(p.name.to_string(), coerce(p, default_value(p.kind, d))?);
                 } else if p.required {
                     return Err(format!("missing required arguments: {}", p.name));
                 }
             }
-            if let (Some(Value::String(s)), false) = (out.get(p.name), p.choices.is_empty()) {
-                if !p.choices.contains(&s.as_str()) {
+            if let (Some(Value::String(s)), false) = (out.get(p.name).cloned(), p.choices.is_empty()) {
+                if let Some(mapped) = bool_choice(&s, p.choices) {
+                    out.insert(p.name.to_string(), Value::String(mapped));
+                } else if !p.choices.contains(&s.as_str()) {
                     return Err(format!(
                         "value of {} must be one of: {}, got: {}",
                         p.name,
@@ -187,12 +189,25 @@ impl ModuleSpec {
     }
 }
 
-fn default_value(d: &str) -> Value {
-    match d {
-        "true" | "yes" => Value::Bool(true),
-        "false" | "no" => Value::Bool(false),
-        _ => d.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(d.to_string())),
+/// A declared default, read as the parameter's kind (a mode "0644" stays a string,
+/// so it is octal; a `Str` "no" stays "no").
+fn default_value(kind: Kind, d: &str) -> Value {
+    match kind {
+        Kind::Bool => Value::Bool(matches!(d, "true" | "yes" | "True" | "on" | "1")),
+        Kind::Int => d.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(d.to_string())),
+        Kind::Float => d.parse::<f64>().map(|f| serde_json::json!(f)).unwrap_or_else(|_| Value::String(d.to_string())),
+        _ => Value::String(d.to_string()),
     }
+}
+
+/// Ansible accepts YAML booleans for yes/no-style choices (`upgrade: yes`).
+fn bool_choice(s: &str, choices: &[&str]) -> Option<String> {
+    let family: &[&str] = match s {
+        "True" | "true" => &["yes", "true", "on"],
+        "False" | "false" => &["no", "false", "off"],
+        _ => return None,
+    };
+    family.iter().find(|c| choices.contains(c)).map(|c| c.to_string())
 }
 
 /// Ansible's boolean strings.

@@ -11,9 +11,12 @@ const RAW_PARAM_KEYS: &[&str] = &[
 
 /// Splits on whitespace, keeping quoted strings and `{{ }}` / `{% %}` blocks whole.
 /// Returns the raw tokens (quotes included).
-fn split_args(s: &str) -> Result<Vec<String>, String> {
+fn split_args(s: &str) -> Result<Vec<(String, std::ops::Range<usize>)>, String> {
     let mut out = Vec::new();
     let mut cur = String::new();
+    // Byte offsets of the current token in `s`.
+    let offsets: Vec<usize> = s.char_indices().map(|(i, _)| i).chain(std::iter::once(s.len())).collect();
+    let mut start = 0usize;
     let mut quote: Option<char> = None;
     let mut depth = 0usize;
     let chars: Vec<char> = s.chars().collect();
@@ -47,12 +50,15 @@ fn split_args(s: &str) -> Result<Vec<String>, String> {
             cur.push(c);
         } else if depth == 0 && c.is_whitespace() {
             if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
+                out.push((std::mem::take(&mut cur), start..offsets[i]));
             }
         } else {
             cur.push(c);
         }
         i += 1;
+        if cur.is_empty() {
+            start = offsets[i.min(offsets.len() - 1)];
+        }
     }
     if quote.is_some() {
         return Err(format!("unbalanced quotes in arguments: {s}"));
@@ -61,7 +67,7 @@ fn split_args(s: &str) -> Result<Vec<String>, String> {
         return Err(format!("unbalanced Jinja braces in arguments: {s}"));
     }
     if !cur.is_empty() {
-        out.push(cur);
+        out.push((cur, start..s.len()));
     }
     Ok(out)
 }
@@ -80,7 +86,9 @@ fn unquote(s: &str) -> String {
 pub fn parse_kv(s: &str, free_form: bool) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
     let mut raw: Vec<String> = Vec::new();
-    for tok in split_args(s)? {
+    // Spans of the inline options taken out of a free-form command.
+    let mut taken: Vec<std::ops::Range<usize>> = Vec::new();
+    for (tok, span) in split_args(s)? {
         let kv = tok.find('=').and_then(|i| {
             let (k, v) = (&tok[..i], &tok[i + 1..]);
             let ident = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -89,13 +97,23 @@ pub fn parse_kv(s: &str, free_form: bool) -> Result<Map<String, Value>, String> 
         match kv {
             Some((k, v)) if raw.is_empty() || free_form => {
                 out.insert(k, Value::String(v));
+                taken.push(span);
             }
             _ if free_form => raw.push(tok),
             _ => return Err(format!("expected key=value, found {tok:?}")),
         }
     }
     if free_form && !raw.is_empty() {
-        out.insert("_raw_params".into(), Value::String(raw.join(" ")));
+        // The command keeps its own text (newlines of `shell: |` blocks included);
+        // only the inline options are cut out.
+        let mut text = String::new();
+        let mut pos = 0;
+        for r in &taken {
+            text.push_str(&s[pos..r.start]);
+            pos = r.end;
+        }
+        text.push_str(&s[pos..]);
+        out.insert("_raw_params".into(), Value::String(text.trim().to_string()));
     }
     Ok(out)
 }
@@ -112,6 +130,10 @@ mod tests {
         let m = parse_kv("echo \"a b\" {{ x | default('q r') }} creates=/tmp/f", true).unwrap();
         assert_eq!(m["_raw_params"], "echo \"a b\" {{ x | default('q r') }}");
         assert_eq!(m["creates"], "/tmp/f");
+        let m = parse_kv("echo one\necho two\n", true).unwrap();
+        assert_eq!(m["_raw_params"], "echo one\necho two");
+        let m = parse_kv("ls  -l chdir=/tmp  /etc", true).unwrap();
+        assert_eq!(m["_raw_params"], "ls  -l   /etc");
         assert!(parse_kv("a='b", false).is_err());
         assert!(parse_kv("justaword", false).is_err());
     }

@@ -178,8 +178,15 @@ fn play_inheritable(kw: &Keywords) -> Keywords {
     k
 }
 
-pub(crate) fn inherit_deep(t: &mut Task, parent: &Keywords) {
+/// Keywords flow into a task and, for blocks, into every task inside them
+/// (the block's own keywords were already pushed into its children).
+pub fn inherit_deep(t: &mut Task, parent: &Keywords) {
     t.kw.inherit(parent);
+    if let Action::Block { block, rescue, always } = &mut t.action {
+        for c in block.iter_mut().chain(rescue.iter_mut()).chain(always.iter_mut()) {
+            inherit_deep(c, parent);
+        }
+    }
 }
 
 fn scalar_string(n: &Node) -> String {

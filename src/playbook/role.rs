@@ -107,7 +107,11 @@ pub fn find_dir(name: &str, base_dir: &Path, ctx: &LoadCtx) -> Option<PathBuf> {
     cands.extend(ctx.roles_path.iter().map(|p| p.join(name)));
     cands.push(base_dir.join(name));
     cands.push(PathBuf::from(name));
-    cands.into_iter().find(|c| c.join("tasks").is_dir() || c.join("meta").is_dir() || c.join("defaults").is_dir() || c.join("handlers").is_dir())
+    cands
+        .into_iter()
+        .find(|c| c.join("tasks").is_dir() || c.join("meta").is_dir() || c.join("defaults").is_dir() || c.join("handlers").is_dir())
+        // role_path is absolute in Ansible: `{{ role_path }}/files` must work from any cwd.
+        .map(|c| c.canonicalize().unwrap_or(c))
 }
 
 /// A `main.yml`-style file of a role directory, with Ansible's extensions.
@@ -205,7 +209,7 @@ pub fn load(req: &RoleRequest, base_dir: &Path, ctx: &LoadCtx, seen: &mut Vec<(S
         Some(p) => {
             let mut tasks = load_task_file(&p, Some(&role), ctx, depth)?;
             for t in &mut tasks {
-                t.kw.inherit(&kw);
+                super::load::inherit_deep(t, &kw);
             }
             out.tasks.extend(tasks);
         }
@@ -217,7 +221,7 @@ pub fn load(req: &RoleRequest, base_dir: &Path, ctx: &LoadCtx, seen: &mut Vec<(S
     if let Some(p) = role_file(&dir, "handlers", req.handlers_from.as_deref().unwrap_or("main")) {
         let mut hs = load_task_file(&p, Some(&role), ctx, depth)?;
         for h in &mut hs {
-            h.kw.inherit(&kw);
+            super::load::inherit_deep(h, &kw);
         }
         out.handlers.extend(hs);
     }
