@@ -894,8 +894,9 @@ async fn run_include(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, hosts: &[Str
             vars: task.kw.vars.clone(),
             ..task.kw.clone()
         };
+        // The include's condition was evaluated above; its tags (and those it
+        // inherited from a role or block) select the included tasks too.
         parent.when = Vec::new();
-        parent.tags = Vec::new();
         parent.vars.extend(layer);
         let (mut tasks, handlers) = match &task.action {
             Action::IncludeTasks { apply, .. } => {

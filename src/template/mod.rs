@@ -36,7 +36,10 @@ impl Templar {
     pub fn new() -> Templar {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_syntax(syntax(false));
+        // Ansible's Templar uses trim_blocks for every template, not only files.
+        env.set_syntax(syntax(true));
+        // No HTML escaping, whatever the template's file name (`job.xml.j2`).
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_recursion_limit(200);
         // Templates referenced by absolute path (template module, lookup('template')).
         env.set_loader(|name| {
