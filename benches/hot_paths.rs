@@ -15,7 +15,10 @@ fn big_inventory(dir: &std::path::Path) -> String {
     for g in 0..100 {
         ini.push_str(&format!("[g{g}]\n"));
         for h in 0..100 {
-            ini.push_str(&format!("host-{g}-{h} ansible_host=127.0.0.{} idx={h}\n", (h % 250) + 1));
+            ini.push_str(&format!(
+                "host-{g}-{h} ansible_host=127.0.0.{} idx={h}\n",
+                (h % 250) + 1
+            ));
         }
         ini.push_str(&format!("[g{g}:vars]\ngroup_var={g}\n"));
     }
@@ -32,13 +35,16 @@ fn benches(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let inv_path = big_inventory(dir.path());
     c.bench_function("inventory: parse 10,000 hosts", |b| {
-        b.iter(|| Inventory::load(black_box(&[inv_path.clone()])).unwrap())
+        b.iter(|| Inventory::load(black_box(std::slice::from_ref(&inv_path))).unwrap())
     });
-    let inv = Inventory::load(&[inv_path.clone()]).unwrap();
-    c.bench_function("inventory: pattern even:!g0:&~host-.*-1.$ on 10,000 hosts", |b| {
-        b.iter(|| pattern::select(&inv, black_box("even:!g0:&~host-.*-1.$")).unwrap())
+    let inv = Inventory::load(std::slice::from_ref(&inv_path)).unwrap();
+    c.bench_function(
+        "inventory: pattern even:!g0:&~host-.*-1.$ on 10,000 hosts",
+        |b| b.iter(|| pattern::select(&inv, black_box("even:!g0:&~host-.*-1.$")).unwrap()),
+    );
+    c.bench_function("inventory: host_vars of one host", |b| {
+        b.iter(|| inv.host_vars(black_box("host-50-50")))
     });
-    c.bench_function("inventory: host_vars of one host", |b| b.iter(|| inv.host_vars(black_box("host-50-50"))));
 
     let t = Templar::new();
     let mut scope = Scope::new();
@@ -49,12 +55,29 @@ fn benches(c: &mut Criterion) {
         }
         scope.push_map(m);
     }
-    scope.push_map(json!({"lazy": "{{ v0_1 }}-{{ v7_49 }}", "items": (0..20).collect::<Vec<_>>()}).as_object().unwrap().clone());
+    scope.push_map(
+        json!({"lazy": "{{ v0_1 }}-{{ v7_49 }}", "items": (0..20).collect::<Vec<_>>()})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
     let tmpl = json!("{% for i in items %}{{ i }}:{{ lazy | upper }} {% endfor %}");
-    c.bench_function("template: loop of 20 with a lazy variable", |b| b.iter(|| t.render(black_box(&tmpl), &scope).unwrap()));
+    c.bench_function("template: loop of 20 with a lazy variable", |b| {
+        b.iter(|| t.render(black_box(&tmpl), &scope).unwrap())
+    });
     let expr = json!("{{ v3_10 }}");
-    c.bench_function("template: one variable through 9 layers", |b| b.iter(|| t.render(black_box(&expr), &scope).unwrap()));
-    c.bench_function("template: conditional", |b| b.iter(|| t.eval_bool(black_box(&json!("v1_1 == 'value 1' and items | length > 3")), &scope).unwrap()));
+    c.bench_function("template: one variable through 9 layers", |b| {
+        b.iter(|| t.render(black_box(&expr), &scope).unwrap())
+    });
+    c.bench_function("template: conditional", |b| {
+        b.iter(|| {
+            t.eval_bool(
+                black_box(&json!("v1_1 == 'value 1' and items | length > 3")),
+                &scope,
+            )
+            .unwrap()
+        })
+    });
 
     let book = dir.path().join("site.yml");
     let mut text = String::from("- hosts: all\n  tasks:\n");
@@ -65,7 +88,9 @@ fn benches(c: &mut Criterion) {
     }
     std::fs::write(&book, text).unwrap();
     let ctx = ferry::playbook::LoadCtx::default();
-    c.bench_function("playbook: load and check 200 tasks", |b| b.iter(|| ferry::playbook::load_playbook(black_box(&book), &ctx).unwrap()));
+    c.bench_function("playbook: load and check 200 tasks", |b| {
+        b.iter(|| ferry::playbook::load_playbook(black_box(&book), &ctx).unwrap())
+    });
 }
 
 criterion_group!(hot, benches);

@@ -15,7 +15,12 @@ use crate::playbook::{Action, Task};
 use crate::report::{self, Reporter};
 
 #[derive(Parser, Debug)]
-#[command(name = "ferry", version, about = "Agentless, Ansible-compatible provisioning over SSH", propagate_version = true)]
+#[command(
+    name = "ferry",
+    version,
+    about = "Agentless, Ansible-compatible provisioning over SSH",
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Cmd,
@@ -68,7 +73,12 @@ pub struct Common {
     #[arg(long = "become-password-file")]
     pub become_password_file: Option<PathBuf>,
     /// Output format: human (default) or json.
-    #[arg(long = "output", value_enum, env = "FERRY_OUTPUT", default_value = "human")]
+    #[arg(
+        long = "output",
+        value_enum,
+        env = "FERRY_OUTPUT",
+        default_value = "human"
+    )]
     pub output: Output,
     /// Also write a JUnit XML report to this file.
     #[arg(long = "junit")]
@@ -118,7 +128,12 @@ pub struct PlaybookArgs {
 
 #[derive(ClapArgs, Debug)]
 pub struct InventoryArgs {
-    #[arg(short = 'i', long = "inventory", env = "FERRY_INVENTORY", required = true)]
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        env = "FERRY_INVENTORY",
+        required = true
+    )]
     pub inventory: Vec<String>,
     /// Print all hosts and groups as JSON (ansible-inventory --list).
     #[arg(long)]
@@ -158,15 +173,22 @@ fn parse_extra_vars(items: &[String]) -> Result<Map<String, Value>> {
     for item in items {
         let item = item.trim();
         if let Some(file) = item.strip_prefix('@') {
-            out.extend(crate::inventory::load_vars_file(std::path::Path::new(file))?);
+            out.extend(crate::inventory::load_vars_file(std::path::Path::new(
+                file,
+            ))?);
         } else if item.starts_with('{') || item.starts_with('-') || item.starts_with('[') {
             let docs = crate::yaml::parse_str(item, std::path::Path::new("<extra vars>"))?;
             match docs.first().map(|d| crate::yaml::to_json(&d.root)) {
                 Some(Value::Object(m)) => out.extend(m),
-                _ => return Err(Error::Usage(format!("extra vars {item:?} must be a mapping"))),
+                _ => {
+                    return Err(Error::Usage(format!(
+                        "extra vars {item:?} must be a mapping"
+                    )))
+                }
             }
         } else {
-            let m = crate::playbook::parse_kv(item, false).map_err(|e| Error::Usage(format!("-e {item:?}: {e}")))?;
+            let m = crate::playbook::parse_kv(item, false)
+                .map_err(|e| Error::Usage(format!("-e {item:?}: {e}")))?;
             out.extend(m);
         }
     }
@@ -185,7 +207,8 @@ fn roles_path(extra: &[PathBuf]) -> Vec<PathBuf> {
 
 fn become_password(c: &Common) -> Result<Option<String>> {
     if let Some(f) = &c.become_password_file {
-        let s = std::fs::read_to_string(f).map_err(|e| Error::Usage(format!("--become-password-file {}: {e}", f.display())))?;
+        let s = std::fs::read_to_string(f)
+            .map_err(|e| Error::Usage(format!("--become-password-file {}: {e}", f.display())))?;
         return Ok(Some(s.trim_end_matches(['\n', '\r']).to_string()));
     }
     if c.ask_become_pass {
@@ -193,14 +216,20 @@ fn become_password(c: &Common) -> Result<Option<String>> {
             eprint!("BECOME password: ");
         }
         let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map_err(|e| Error::Usage(format!("cannot read the become password: {e}")))?;
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| Error::Usage(format!("cannot read the become password: {e}")))?;
         return Ok(Some(line.trim_end_matches(['\n', '\r']).to_string()));
     }
     Ok(None)
 }
 
 fn load_inventory(sources: &[String]) -> Result<Inventory> {
-    let mut inv = if sources.is_empty() { Inventory::new() } else { Inventory::load(sources)? };
+    let mut inv = if sources.is_empty() {
+        Inventory::new()
+    } else {
+        Inventory::load(sources)?
+    };
     inv.ensure_implicit_localhost();
     Ok(inv)
 }
@@ -215,7 +244,9 @@ fn config(c: &Common, acfg: &crate::config::AnsibleCfg) -> Result<RunConfig> {
     let mut roles = roles_path(&c.roles_path);
     roles.extend(acfg.roles_path.iter().cloned());
     let fact_cache = match (acfg.fact_caching.as_deref(), &acfg.fact_caching_connection) {
-        (Some("jsonfile"), Some(dir)) => Some((dir.clone(), acfg.fact_caching_timeout.unwrap_or(86400))),
+        (Some("jsonfile"), Some(dir)) => {
+            Some((dir.clone(), acfg.fact_caching_timeout.unwrap_or(86400)))
+        }
         _ => None,
     };
     Ok(RunConfig {
@@ -244,9 +275,18 @@ fn reporter(c: &Common) -> Box<dyn Reporter> {
         Output::Json => Box::new(report::Json::new(None)),
     };
     match &c.junit {
-        Some(p) => Box::new(report::Tee(vec![main, Box::new(report::Junit::new(p.clone()))])),
+        Some(p) => Box::new(report::Tee(vec![
+            main,
+            Box::new(report::Junit::new(p.clone())),
+        ])),
         None => main,
     }
+}
+
+/// Prints to stdout; a closed pipe (`| head`) is not an error.
+fn out(s: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(s.as_bytes());
 }
 
 /// Runs the command; returns the exit code.
@@ -258,13 +298,21 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let inv = Inventory::load(&a.inventory)?;
             if let Some(h) = a.host {
                 if !inv.hosts.contains_key(&h) {
-                    return Err(Error::Usage(format!("you must pass a single valid host to --host; {h} is not in the inventory")));
+                    return Err(Error::Usage(format!(
+                        "you must pass a single valid host to --host; {h} is not in the inventory"
+                    )));
                 }
-                println!("{}", serde_json::to_string_pretty(&inv.host_vars(&h)).unwrap_or_default());
+                out(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&inv.host_vars(&h)).unwrap_or_default()
+                ));
             } else if a.graph {
-                print!("{}", inv.graph("all"));
+                out(&inv.graph("all"));
             } else {
-                println!("{}", serde_json::to_string_pretty(&inv.to_list_json()).unwrap_or_default());
+                out(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&inv.to_list_json()).unwrap_or_default()
+                ));
             }
             Ok(0)
         }
@@ -273,7 +321,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Cmd::Doc(a) => {
             match a.module {
                 None => print!("{}", crate::doc::list()),
-                Some(m) => print!("{}", crate::doc::module(&m).ok_or_else(|| Error::Usage(format!("module {m} not found")))?),
+                Some(m) => print!(
+                    "{}",
+                    crate::doc::module(&m)
+                        .ok_or_else(|| Error::Usage(format!("module {m} not found")))?
+                ),
             }
             Ok(0)
         }
@@ -308,14 +360,24 @@ async fn playbook(a: PlaybookArgs) -> Result<i32> {
         for pb in &books {
             println!("\nplaybook: {}", pb.path.display());
             for (i, play) in pb.plays.iter().enumerate() {
-                println!("\n  play #{} ({}): {}\tTAGS: [{}]", i + 1, play.hosts, play.name, play.kw.tags.join(", "));
+                println!(
+                    "\n  play #{} ({}): {}\tTAGS: [{}]",
+                    i + 1,
+                    play.hosts,
+                    play.name,
+                    play.kw.tags.join(", ")
+                );
                 if a.list_hosts {
                     let mut hosts = pattern::select(&inv, &play.hosts)?;
                     if let Some(l) = &cfg.limit {
                         let allowed = pattern::select(&inv, l)?;
                         hosts.retain(|h| allowed.contains(h));
                     }
-                    println!("    pattern: ['{}']\n    hosts ({}):", play.hosts, hosts.len());
+                    println!(
+                        "    pattern: ['{}']\n    hosts ({}):",
+                        play.hosts,
+                        hosts.len()
+                    );
                     for h in hosts {
                         println!("      {h}");
                     }
@@ -325,7 +387,12 @@ async fn playbook(a: PlaybookArgs) -> Result<i32> {
                     if a.list_tasks {
                         println!("    tasks:");
                     }
-                    let sections = [&play.pre_tasks, &play.role_tasks, &play.tasks, &play.post_tasks];
+                    let sections = [
+                        &play.pre_tasks,
+                        &play.role_tasks,
+                        &play.tasks,
+                        &play.post_tasks,
+                    ];
                     for t in sections.iter().flat_map(|s| s.iter()) {
                         list_task(t, a.list_tasks, &mut all_tags, 6);
                     }
@@ -345,7 +412,12 @@ async fn playbook(a: PlaybookArgs) -> Result<i32> {
 }
 
 fn list_task(t: &Task, print: bool, tags: &mut Vec<String>, indent: usize) {
-    if let Action::Block { block, rescue, always } = &t.action {
+    if let Action::Block {
+        block,
+        rescue,
+        always,
+    } = &t.action
+    {
         for c in block.iter().chain(rescue).chain(always) {
             list_task(c, print, tags, indent);
         }
@@ -353,7 +425,12 @@ fn list_task(t: &Task, print: bool, tags: &mut Vec<String>, indent: usize) {
     }
     tags.extend(t.kw.tags.iter().cloned());
     if print {
-        println!("{}{}\tTAGS: [{}]", " ".repeat(indent), t.display_name(), t.kw.tags.join(", "));
+        println!(
+            "{}{}\tTAGS: [{}]",
+            " ".repeat(indent),
+            t.display_name(),
+            t.kw.tags.join(", ")
+        );
     }
 }
 
@@ -375,14 +452,16 @@ async fn adhoc(a: AdhocArgs) -> Result<i32> {
     let acfg = crate::config::load();
     let cfg = config(&a.common, &acfg)?;
     let inv = load_inventory(&inventory_sources(&a.common, &acfg))?;
-    let module = crate::modules::find(&a.module).ok_or_else(|| Error::Usage(format!("module {} not found", a.module)))?;
+    let module = crate::modules::find(&a.module)
+        .ok_or_else(|| Error::Usage(format!("module {} not found", a.module)))?;
     let args: Map<String, Value> = match a.args.as_deref().map(str::trim) {
         None | Some("") => Map::new(),
         Some(s) if s.starts_with('{') => match serde_json::from_str(s) {
             Ok(Value::Object(m)) => m,
             _ => return Err(Error::Usage(format!("-a {s:?}: invalid JSON"))),
         },
-        Some(s) => crate::playbook::parse_kv(s, module.spec().free_form).map_err(|e| Error::Usage(format!("-a: {e}")))?,
+        Some(s) => crate::playbook::parse_kv(s, module.spec().free_form)
+            .map_err(|e| Error::Usage(format!("-a: {e}")))?,
     };
     module.spec().check_keys(&args).map_err(Error::Usage)?;
     let dir = tempdir_playbook(&a.pattern, module.spec().name, &args)?;
@@ -390,7 +469,9 @@ async fn adhoc(a: AdhocArgs) -> Result<i32> {
     cfg.playbooks = vec![dir.clone()];
     let run = Run::new(cfg, inv, reporter(&a.common));
     let code = run_with_interrupt(run).await;
-    let _ = std::fs::remove_file(&dir);
+    if let Some(d) = dir.parent() {
+        let _ = std::fs::remove_dir_all(d);
+    }
     code
 }
 
@@ -402,8 +483,40 @@ fn tempdir_playbook(pattern: &str, module: &str, args: &Map<String, Value>) -> R
         "gather_facts": false,
         "tasks": [{ "name": module, module: args }],
     }]);
-    let path = std::env::temp_dir().join(format!("ferry-adhoc-{}.yml", std::process::id()));
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    // A private 0700 directory and a new 0600 file: no symlink games in /tmp.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("ferry-adhoc-{}-{nanos}", std::process::id()));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| Error::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+    let path = dir.join("adhoc.yml");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::Io {
+            path: path.clone(),
+            source: e,
+        })?;
     // JSON is YAML: no serializer needed.
-    std::fs::write(&path, serde_json::to_string_pretty(&play).unwrap_or_default()).map_err(|e| Error::Io { path: path.clone(), source: e })?;
+    f.write_all(
+        serde_json::to_string_pretty(&play)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+    .map_err(|e| Error::Io {
+        path: path.clone(),
+        source: e,
+    })?;
     Ok(path)
 }

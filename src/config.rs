@@ -63,7 +63,10 @@ fn boolish(v: &str) -> Option<bool> {
 }
 
 pub fn parse(text: &str, path: &Path) -> AnsibleCfg {
-    let mut cfg = AnsibleCfg { path: Some(path.to_path_buf()), ..AnsibleCfg::default() };
+    let mut cfg = AnsibleCfg {
+        path: Some(path.to_path_buf()),
+        ..AnsibleCfg::default()
+    };
     let mut section = String::new();
     for raw in text.lines() {
         let line = raw.trim();
@@ -74,30 +77,50 @@ pub fn parse(text: &str, path: &Path) -> AnsibleCfg {
             section = s.trim().to_string();
             continue;
         }
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         let (k, v) = (k.trim(), v.split(" ;").next().unwrap_or("").trim());
         let mut var = |name: &str, val: Value| {
             cfg.vars.insert(name.to_string(), val);
         };
         match (section.as_str(), k) {
             ("defaults", "inventory" | "hostfile") => {
-                cfg.inventory = v.split(',').map(|s| expand(s.trim(), path).to_string_lossy().into_owned()).collect()
+                cfg.inventory = v
+                    .split(',')
+                    .map(|s| expand(s.trim(), path).to_string_lossy().into_owned())
+                    .collect()
             }
-            ("defaults", "roles_path") => cfg.roles_path = v.split(':').map(|s| expand(s.trim(), path)).collect(),
+            ("defaults", "roles_path") => {
+                cfg.roles_path = v.split(':').map(|s| expand(s.trim(), path)).collect()
+            }
             ("defaults", "forks") => cfg.forks = v.parse().ok(),
             ("defaults", "host_key_checking") => cfg.host_key_checking = boolish(v),
             ("defaults", "gathering") => cfg.gathering = Some(v.to_string()),
             ("defaults", "fact_caching") => cfg.fact_caching = Some(v.to_string()),
-            ("defaults", "fact_caching_connection") => cfg.fact_caching_connection = Some(expand(v, path)),
+            ("defaults", "fact_caching_connection") => {
+                cfg.fact_caching_connection = Some(expand(v, path))
+            }
             ("defaults", "fact_caching_timeout") => cfg.fact_caching_timeout = v.parse().ok(),
             ("defaults", "timeout") => cfg.timeout = v.parse().ok(),
             ("defaults", "remote_user") => var("ansible_user", Value::String(v.into())),
-            ("defaults", "private_key_file") => var("ansible_ssh_private_key_file", Value::String(expand(v, path).to_string_lossy().into_owned())),
+            ("defaults", "private_key_file") => var(
+                "ansible_ssh_private_key_file",
+                Value::String(expand(v, path).to_string_lossy().into_owned()),
+            ),
             ("defaults", "remote_port") => var("ansible_port", Value::String(v.into())),
-            ("privilege_escalation", "become") => var("ansible_become", Value::Bool(boolish(v).unwrap_or(false))),
-            ("privilege_escalation", "become_user") => var("ansible_become_user", Value::String(v.into())),
-            ("privilege_escalation", "become_method") => var("ansible_become_method", Value::String(v.into())),
-            ("ssh_connection", "ssh_args") => var("ansible_ssh_common_args", Value::String(v.into())),
+            ("privilege_escalation", "become") => {
+                var("ansible_become", Value::Bool(boolish(v).unwrap_or(false)))
+            }
+            ("privilege_escalation", "become_user") => {
+                var("ansible_become_user", Value::String(v.into()))
+            }
+            ("privilege_escalation", "become_method") => {
+                var("ansible_become_method", Value::String(v.into()))
+            }
+            ("ssh_connection", "ssh_args") => {
+                var("ansible_ssh_common_args", Value::String(v.into()))
+            }
             _ => {}
         }
     }
@@ -115,7 +138,10 @@ mod tests {
             Path::new("/p/ansible.cfg"),
         );
         assert_eq!(c.inventory, vec!["/p/inventories/prod"]);
-        assert_eq!(c.roles_path, vec![PathBuf::from("/p/roles"), PathBuf::from("/opt/roles")]);
+        assert_eq!(
+            c.roles_path,
+            vec![PathBuf::from("/p/roles"), PathBuf::from("/opt/roles")]
+        );
         assert_eq!(c.forks, Some(20));
         assert_eq!(c.host_key_checking, Some(false));
         assert_eq!(c.vars["ansible_user"], "ops");

@@ -7,7 +7,11 @@ pub fn list() -> String {
     mods.sort_by_key(|s| s.name);
     let mut out = String::new();
     for s in mods {
-        let fq = if s.aliases.is_empty() { format!("ansible.builtin.{}", s.name) } else { s.aliases.join(", ") };
+        let fq = if s.aliases.is_empty() {
+            format!("ansible.builtin.{}", s.name)
+        } else {
+            s.aliases.join(", ")
+        };
         out.push_str(&format!("{:<22} {}  ({})\n", s.name, s.description, fq));
     }
     out
@@ -15,7 +19,12 @@ pub fn list() -> String {
 
 pub fn module(name: &str) -> Option<String> {
     let s = modules::find(name)?.spec();
-    let mut out = format!("> {} ({})\n\n  {}\n\nOPTIONS (= is mandatory):\n\n", s.name.to_uppercase(), s.name, s.description);
+    let mut out = format!(
+        "> {} ({})\n\n  {}\n\nOPTIONS (= is mandatory):\n\n",
+        s.name.to_uppercase(),
+        s.name,
+        s.description
+    );
     for p in s.params.iter().filter(|p| p.name != "_raw_params") {
         let mark = if p.required { "=" } else { "-" };
         out.push_str(&format!("{mark} {}\n        {}\n", p.name, p.doc));
@@ -26,9 +35,19 @@ pub fn module(name: &str) -> Option<String> {
             out.push_str(&format!("        choices: [{}]\n", p.choices.join(", ")));
         }
         if let Some(d) = p.default {
-            out.push_str(&format!("        default: {}\n", if d == "\n" { "\\n" } else { d }));
+            out.push_str(&format!(
+                "        default: {}\n",
+                if d == "\n" { "\\n" } else { d }
+            ));
         }
-        out.push_str(&format!("        type: {}\n\n", if p.kind == Kind::Mode { "raw" } else { p.kind.name() }));
+        out.push_str(&format!(
+            "        type: {}\n\n",
+            if p.kind == Kind::Mode {
+                "raw"
+            } else {
+                p.kind.name()
+            }
+        ));
     }
     if s.free_form {
         out.push_str("  This module takes a free-form command as its argument.\n\n");

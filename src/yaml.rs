@@ -326,11 +326,15 @@ impl MarkedEventReceiver for Builder {
                             Err(e) => {
                                 // Point at the key (`pw: !vault |`), not at the ciphertext.
                                 if let Some(Frame::Map(_, _, Some(key))) = self.stack.last() {
-                                    let msg = format!("cannot decrypt the !vault value of '{}': {e}", key.key_str());
+                                    let msg = format!(
+                                        "cannot decrypt the !vault value of '{}': {e}",
+                                        key.key_str()
+                                    );
                                     self.error = Some((msg, key.line, key.col));
                                     return;
                                 }
-                                return self.fail(format!("cannot decrypt this !vault value: {e}"), mark);
+                                return self
+                                    .fail(format!("cannot decrypt this !vault value: {e}"), mark);
                             }
                         }
                     }
@@ -547,30 +551,61 @@ mod tests {
         let ct = crate::vault::encrypt(b"opensesame", &secret);
         let text = format!("a: 1\n{}\n", crate::vault::yaml_block(&ct, Some("pw")));
         let docs = parse_str(&text, Path::new("v.yml")).unwrap();
-        assert_eq!(to_json(&docs[0].root)["pw"], Value::String("opensesame".into()));
-        assert_eq!(docs[0].root.get("pw").unwrap().tag.as_deref(), Some("vault"));
+        assert_eq!(
+            to_json(&docs[0].root)["pw"],
+            Value::String("opensesame".into())
+        );
+        assert_eq!(
+            docs[0].root.get("pw").unwrap().tag.as_deref(),
+            Some("vault")
+        );
         // Not decryptable with any secret in the keyring: file:line:col and why.
         let other = crate::vault::encrypt(b"x", &crate::vault::Secret::new("nobody", "unknown-pw"));
         let text = format!("a: 1\n{}\n", crate::vault::yaml_block(&other, Some("pw")));
-        let err = parse_str(&text, Path::new("v.yml")).unwrap_err().to_string();
-        assert!(err.starts_with("v.yml:2:1: cannot decrypt the !vault value of 'pw': Decryption failed"), "{err}");
+        let err = parse_str(&text, Path::new("v.yml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "v.yml:2:1: cannot decrypt the !vault value of 'pw': Decryption failed"
+            ),
+            "{err}"
+        );
         assert!(err.contains("pw: !vault |\n^ here"), "{err}");
-        let err = parse_str("- !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\n", Path::new("v.yml")).unwrap_err();
-        assert!(err.to_string().starts_with("v.yml:2:3: cannot decrypt this !vault value: invalid vault data"), "{err}");
+        let err = parse_str(
+            "- !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\n",
+            Path::new("v.yml"),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("v.yml:2:3: cannot decrypt this !vault value: invalid vault data"),
+            "{err}"
+        );
     }
 
     #[test]
     fn nested_alias_bomb_in_a_playbook_is_refused() {
         // "Billion laughs" shaped like a playbook: each level multiplies by 9.
-        let mut text = String::from("- hosts: all\n  vars:\n    l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        let mut text = String::from(
+            "- hosts: all\n  vars:\n    l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+        );
         for i in 1..9 {
             let p = format!("*l{}", i - 1);
-            text.push_str(&format!("    l{i}: &l{i} [{}]\n", [p.as_str(); 9].join(", ")));
+            text.push_str(&format!(
+                "    l{i}: &l{i} [{}]\n",
+                [p.as_str(); 9].join(", ")
+            ));
         }
         text.push_str("  tasks: [{debug: {var: l8}}]\n");
         let start = std::time::Instant::now();
-        let err = parse_str(&text, Path::new("bomb.yml")).unwrap_err().to_string();
-        assert!(err.starts_with("bomb.yml:") && err.contains("alias bomb"), "{err}");
+        let err = parse_str(&text, Path::new("bomb.yml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("bomb.yml:") && err.contains("alias bomb"),
+            "{err}"
+        );
         assert!(start.elapsed() < std::time::Duration::from_secs(2));
     }
 }

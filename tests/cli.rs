@@ -70,24 +70,45 @@ fn roles_handlers_loops_blocks_templates_idempotent_and_check_safe() {
     let check = p.playbook("site.yml", &["-i", "inventory", "--check"]);
     check.success();
     assert!(check.recap("localhost").changed > 0);
-    assert_eq!(snapshot(p.dir.path()), before, "--check must not touch the disk");
+    assert_eq!(
+        snapshot(p.dir.path()),
+        before,
+        "--check must not touch the disk"
+    );
 
     let first = p.playbook("site.yml", &["-i", "inventory"]);
     first.success();
     let r = first.recap("localhost");
-    assert!(r.changed > 0 && r.failed == 0 && r.rescued == 1, "{r:?}\n{}", first.stdout);
+    assert!(
+        r.changed > 0 && r.failed == 0 && r.rescued == 1,
+        "{r:?}\n{}",
+        first.stdout
+    );
     assert_eq!(p.read("out/a.txt"), "alpha\n");
     assert_eq!(p.read("out/handler.txt"), "handled\n");
     assert_eq!(p.read("out/restarted"), "restarted 8081\n");
     let conf = p.read("out/web.conf");
-    assert!(conf.contains("port=8081\nuser=a\nuser=b\ngreeting=HELLO WORLD\n"), "{conf}");
+    assert!(
+        conf.contains("port=8081\nuser=a\nuser=b\ngreeting=HELLO WORLD\n"),
+        "{conf}"
+    );
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(p.path("out/a.txt")).unwrap().permissions().mode() & 0o777, 0o640);
+    assert_eq!(
+        std::fs::metadata(p.path("out/a.txt"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o640
+    );
 
     let second = p.playbook("site.yml", &["-i", "inventory"]);
     second.success();
     assert_eq!(second.recap("localhost").changed, 0, "{}", second.stdout);
-    assert!(!second.stdout.contains("RUNNING HANDLER"), "handlers must not run when nothing changed");
+    assert!(
+        !second.stdout.contains("RUNNING HANDLER"),
+        "handlers must not run when nothing changed"
+    );
 }
 
 /// One case per module: `--check` leaves the disk alone, then changed, then ok.
@@ -177,14 +198,32 @@ fn every_module_check_then_changed_then_ok() {
         let before = snapshot(p.dir.path());
         let c = p.playbook("m.yml", &["-i", "inventory", "--check"]);
         c.success();
-        assert_eq!(snapshot(p.dir.path()), before, "{}: --check changed the disk\n{}", case.name, c.stdout);
+        assert_eq!(
+            snapshot(p.dir.path()),
+            before,
+            "{}: --check changed the disk\n{}",
+            case.name,
+            c.stdout
+        );
         let r1 = p.playbook("m.yml", &["-i", "inventory"]);
         r1.success();
-        assert_eq!(r1.recap("localhost").changed, 1, "{}: first run\n{}", case.name, r1.stdout);
+        assert_eq!(
+            r1.recap("localhost").changed,
+            1,
+            "{}: first run\n{}",
+            case.name,
+            r1.stdout
+        );
         (case.verify)(&p);
         let r2 = p.playbook("m.yml", &["-i", "inventory"]);
         r2.success();
-        assert_eq!(r2.recap("localhost").changed, 0, "{}: second run\n{}", case.name, r2.stdout);
+        assert_eq!(
+            r2.recap("localhost").changed,
+            0,
+            "{}: second run\n{}",
+            case.name,
+            r2.stdout
+        );
     }
 }
 
@@ -237,7 +276,8 @@ fn variable_precedence_follows_ansible() {
         v_play: play
 "#,
         );
-    p.playbook("p.yml", &["-i", "inventory", "-e", "v_extra=extra"]).success();
+    p.playbook("p.yml", &["-i", "inventory", "-e", "v_extra=extra"])
+        .success();
 }
 
 #[test]
@@ -311,9 +351,18 @@ fn bad_input_names_file_line_and_column() {
         .file("bad_keyword.yml", "- hosts: localhost\n  tasks: []\n  hostz: x\n");
     let cases = [
         ("bad_yaml.yml", "bad_yaml.yml:3:"),
-        ("bad_module.yml", "bad_module.yml:4:7: couldn't resolve module/action 'debgu'"),
-        ("bad_param.yml", "Unsupported parameters for (copy) module: contnet"),
-        ("bad_keyword.yml", "bad_keyword.yml:3:3: 'hostz' is not a valid attribute for a Play"),
+        (
+            "bad_module.yml",
+            "bad_module.yml:4:7: couldn't resolve module/action 'debgu'",
+        ),
+        (
+            "bad_param.yml",
+            "Unsupported parameters for (copy) module: contnet",
+        ),
+        (
+            "bad_keyword.yml",
+            "bad_keyword.yml:3:3: 'hostz' is not a valid attribute for a Play",
+        ),
     ];
     for (file, want) in cases {
         let out = p.playbook(file, &["-i", "inventory"]);
@@ -326,15 +375,22 @@ fn bad_input_names_file_line_and_column() {
 #[test]
 fn inventory_list_graph_and_host() {
     let p = Project::new();
-    p.file("hosts.ini", "[web]\nweb[1:2] http_port=80\n[db]\ndb1\n[prod:children]\nweb\ndb\n");
+    p.file(
+        "hosts.ini",
+        "[web]\nweb[1:2] http_port=80\n[db]\ndb1\n[prod:children]\nweb\ndb\n",
+    );
     let out = p.ferry(&["inventory", "-i", "hosts.ini", "--list"]);
     out.success();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["web"]["hosts"], serde_json::json!(["web1", "web2"]));
     assert_eq!(v["prod"]["children"], serde_json::json!(["web", "db"]));
     assert_eq!(v["_meta"]["hostvars"]["web1"]["http_port"], 80);
-    p.ferry(&["inventory", "-i", "hosts.ini", "--graph"]).success().contains("  |  |--web1");
-    p.ferry(&["inventory", "-i", "hosts.ini", "--host", "web2"]).success().contains("\"http_port\": 80");
+    p.ferry(&["inventory", "-i", "hosts.ini", "--graph"])
+        .success()
+        .contains("  |  |--web1");
+    p.ferry(&["inventory", "-i", "hosts.ini", "--host", "web2"])
+        .success()
+        .contains("\"http_port\": 80");
 }
 
 #[test]
@@ -342,10 +398,18 @@ fn doc_lists_modules_from_their_specs() {
     let p = Project::new();
     let out = p.ferry(&["doc"]);
     out.success();
-    for m in ["command", "copy", "file", "template", "debug", "set_fact", "assert"] {
-        assert!(out.stdout.lines().any(|l| l.starts_with(m)), "{m} missing from ferry doc");
+    for m in [
+        "command", "copy", "file", "template", "debug", "set_fact", "assert",
+    ] {
+        assert!(
+            out.stdout.lines().any(|l| l.starts_with(m)),
+            "{m} missing from ferry doc"
+        );
     }
-    p.ferry(&["doc", "ansible.builtin.copy"]).success().contains("= dest").contains("validate");
+    p.ferry(&["doc", "ansible.builtin.copy"])
+        .success()
+        .contains("= dest")
+        .contains("validate");
 }
 
 #[test]
@@ -355,7 +419,16 @@ fn json_output_and_junit_report() {
         "p.yml",
         "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - name: hello\n      debug: msg=hi\n    - name: secret\n      debug: msg=s3cret\n      no_log: true\n",
     );
-    let out = p.ferry(&["playbook", "p.yml", "-i", "inventory", "--output", "json", "--junit", "report.xml"]);
+    let out = p.ferry(&[
+        "playbook",
+        "p.yml",
+        "-i",
+        "inventory",
+        "--output",
+        "json",
+        "--junit",
+        "report.xml",
+    ]);
     out.success();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"], "hi");
@@ -370,14 +443,29 @@ fn json_output_and_junit_report() {
 fn adhoc_run_and_tags() {
     let p = Project::new();
     p.file("inventory", INV);
-    p.ferry(&["run", "localhost", "-i", "inventory", "-m", "shell", "-a", "echo adhoc-ok"]).success().contains("changed: [localhost]");
+    p.ferry(&[
+        "run",
+        "localhost",
+        "-i",
+        "inventory",
+        "-m",
+        "shell",
+        "-a",
+        "echo adhoc-ok",
+    ])
+    .success()
+    .contains("changed: [localhost]");
     p.file(
         "t.yml",
         "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - {debug: {msg: a-task}, tags: [a]}\n    - {debug: {msg: b-task}, tags: [b]}\n    - {debug: {msg: never-task}, tags: [never]}\n",
     );
     let out = p.playbook("t.yml", &["-i", "inventory", "--tags", "b"]);
     out.success();
-    assert!(out.stdout.contains("b-task") && !out.stdout.contains("a-task") && !out.stdout.contains("never-task"));
+    assert!(
+        out.stdout.contains("b-task")
+            && !out.stdout.contains("a-task")
+            && !out.stdout.contains("never-task")
+    );
     let out = p.playbook("t.yml", &["-i", "inventory", "--list-tasks"]);
     out.success().contains("TAGS: [a]");
 }
@@ -421,7 +509,10 @@ fn includes_imports_meta_run_once_serial_and_free_strategy() {
     let out = p.playbook("site.yml", &["-i", "inventory"]);
     out.success();
     assert_eq!(p.read("out/inc-h1"), "H1");
-    assert!(!p.path("out/inc-h2").exists(), "include_tasks with a false when must not run");
+    assert!(
+        !p.path("out/inc-h2").exists(),
+        "include_tasks with a false when must not run"
+    );
     assert_eq!(p.read("out/inc-h3"), "H3");
     // serial [1, 2]: a batch of 1 host, then a batch of 2.
     assert_eq!(p.read("out/batches"), "1\n2\n");
@@ -432,7 +523,10 @@ fn includes_imports_meta_run_once_serial_and_free_strategy() {
         assert_eq!(p.read(&format!("out/free-{h}")), "free");
     }
     // --start-at-task skips what comes before.
-    let out = p.playbook("site.yml", &["-i", "inventory", "--start-at-task", "imported", "-l", "h1"]);
+    let out = p.playbook(
+        "site.yml",
+        &["-i", "inventory", "--start-at-task", "imported", "-l", "h1"],
+    );
     out.success();
     assert!(!out.stdout.contains("included for"), "{}", out.stdout);
 }
@@ -440,13 +534,22 @@ fn includes_imports_meta_run_once_serial_and_free_strategy() {
 #[test]
 fn ansible_cfg_supplies_inventory_and_roles_path() {
     let p = Project::new();
-    p.file("ansible.cfg", "[defaults]\ninventory = hosts\nroles_path = shared_roles\ngathering = explicit\n")
-        .file("hosts", "localhost ansible_connection=local\n")
-        .file("shared_roles/hello/tasks/main.yml", "- debug: msg=hello-from-shared-role\n")
-        .file("p.yml", "- hosts: localhost\n  roles: [hello]\n");
+    p.file(
+        "ansible.cfg",
+        "[defaults]\ninventory = hosts\nroles_path = shared_roles\ngathering = explicit\n",
+    )
+    .file("hosts", "localhost ansible_connection=local\n")
+    .file(
+        "shared_roles/hello/tasks/main.yml",
+        "- debug: msg=hello-from-shared-role\n",
+    )
+    .file("p.yml", "- hosts: localhost\n  roles: [hello]\n");
     let out = p.ferry(&["playbook", "p.yml"]);
     out.success().contains("hello-from-shared-role");
-    assert!(!out.stdout.contains("Gathering Facts"), "gathering = explicit");
+    assert!(
+        !out.stdout.contains("Gathering Facts"),
+        "gathering = explicit"
+    );
 }
 
 #[test]
@@ -460,6 +563,10 @@ fn play_and_role_keywords_reach_tasks_inside_blocks() {
         );
     let out = p.playbook("p.yml", &["-i", "inventory"]);
     out.success();
-    assert!(!p.path("from-play").exists() && !p.path("from-role").exists(), "check_mode of the play must reach block children\n{}", out.stdout);
+    assert!(
+        !p.path("from-play").exists() && !p.path("from-role").exists(),
+        "check_mode of the play must reach block children\n{}",
+        out.stdout
+    );
     assert_eq!(out.recap("localhost").changed, 2);
 }

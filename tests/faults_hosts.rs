@@ -246,7 +246,6 @@ fn a_copy_cut_by_a_dead_host_leaves_the_old_file_intact() {
 /// What `util::place` would need: a temp file orphaned by a dead host is
 /// removed by the next run that writes into the same directory.
 #[test]
-#[ignore = "known issue: place() cannot remove a temp file whose writer died with the host (see SECURITY.md)"]
 fn the_next_run_removes_temp_files_orphaned_by_a_dead_host() {
     let Some(dir) = lab() else { return };
     let _l4 = LAB4.lock().unwrap_or_else(|e| e.into_inner());

@@ -13,21 +13,35 @@ use common::Project;
 const HOSTS: &str = "lab-1,lab-2,lab-3";
 
 fn lab() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
+    let dir =
+        PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
     let ok = dir.join("hosts.ini").is_file() && ssh_status(&dir, "lab-1", "true") == 0;
     if ok {
         return Some(dir);
     }
     if std::env::var_os("FERRY_REQUIRE_LAB").is_some() {
-        panic!("test hosts are required but not up in {} (run tests/hosts/lab up 4)", dir.display());
+        panic!(
+            "test hosts are required but not up in {} (run tests/hosts/lab up 4)",
+            dir.display()
+        );
     }
-    eprintln!("skipping: no test hosts in {} (tests/run starts them)", dir.display());
+    eprintln!(
+        "skipping: no test hosts in {} (tests/run starts them)",
+        dir.display()
+    );
     None
 }
 
 fn ssh_status(dir: &std::path::Path, host: &str, cmd: &str) -> i32 {
     Command::new("ssh")
-        .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", host, cmd])
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            host,
+            cmd,
+        ])
         .output()
         .map(|o| o.status.code().unwrap_or(-1))
         .unwrap_or(-1)
@@ -36,7 +50,14 @@ fn ssh_status(dir: &std::path::Path, host: &str, cmd: &str) -> i32 {
 /// Runs a command on a host as root (through the lab's ssh_config); returns stdout.
 fn on_host(dir: &std::path::Path, host: &str, cmd: &str) -> String {
     let out = Command::new("ssh")
-        .args(["-F", &dir.join("ssh_config").to_string_lossy(), "-o", "BatchMode=yes", &format!("root@{host}"), cmd])
+        .args([
+            "-F",
+            &dir.join("ssh_config").to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            &format!("root@{host}"),
+            cmd,
+        ])
         .output()
         .expect("ssh");
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -44,7 +65,10 @@ fn on_host(dir: &std::path::Path, host: &str, cmd: &str) -> String {
 
 fn project(dir: &std::path::Path, book: &str) -> Project {
     let p = Project::new();
-    p.file("inventory.ini", &std::fs::read_to_string(dir.join("hosts.ini")).unwrap());
+    p.file(
+        "inventory.ini",
+        &std::fs::read_to_string(dir.join("hosts.ini")).unwrap(),
+    );
     p.file("site.yml", book);
     p
 }
@@ -87,24 +111,57 @@ fn modules_over_ssh_check_then_changed_then_ok() {
 "#
     );
     let p = project(&dir, &book);
-    p.file("templates/t.j2", "{% for g in group_names %}\ngroup={{ g }}\n{% endfor %}\nname={{ inventory_hostname }}\n");
+    p.file(
+        "templates/t.j2",
+        "{% for g in group_names %}\ngroup={{ g }}\n{% endfor %}\nname={{ inventory_hostname }}\n",
+    );
     for h in ["lab-1", "lab-2", "lab-3"] {
         on_host(&dir, h, &format!("rm -rf {base}"));
     }
     let check = p.playbook("site.yml", &["-i", "inventory.ini", "-l", HOSTS, "--check"]);
     check.success();
     for h in ["lab-1", "lab-2", "lab-3"] {
-        assert_eq!(on_host(&dir, h, &format!("test -e {base} && echo present || echo absent")).trim(), "absent", "--check touched {h}");
+        assert_eq!(
+            on_host(
+                &dir,
+                h,
+                &format!("test -e {base} && echo present || echo absent")
+            )
+            .trim(),
+            "absent",
+            "--check touched {h}"
+        );
     }
     let first = p.playbook("site.yml", &["-i", "inventory.ini", "-l", HOSTS]);
     first.success();
     for h in ["lab-1", "lab-2", "lab-3"] {
         let r = first.recap(h);
-        assert_eq!((r.changed, r.failed, r.unreachable), (7, 0, 0), "{h}: {r:?}\n{}", first.stdout);
-        assert_eq!(on_host(&dir, h, &format!("cat {base}/copied")), format!("host={h}\n"));
-        assert_eq!(on_host(&dir, h, &format!("stat -c '%a %U' {base}/copied {base}/sub/dir")), "640 deploy\n750 root\n");
-        assert_eq!(on_host(&dir, h, &format!("cat {base}/templated")), format!("group=lab\nname={h}\n"));
-        assert_eq!(on_host(&dir, h, &format!("readlink {base}/link")).trim(), format!("{base}/copied"));
+        assert_eq!(
+            (r.changed, r.failed, r.unreachable),
+            (7, 0, 0),
+            "{h}: {r:?}\n{}",
+            first.stdout
+        );
+        assert_eq!(
+            on_host(&dir, h, &format!("cat {base}/copied")),
+            format!("host={h}\n")
+        );
+        assert_eq!(
+            on_host(
+                &dir,
+                h,
+                &format!("stat -c '%a %U' {base}/copied {base}/sub/dir")
+            ),
+            "640 deploy\n750 root\n"
+        );
+        assert_eq!(
+            on_host(&dir, h, &format!("cat {base}/templated")),
+            format!("group=lab\nname={h}\n")
+        );
+        assert_eq!(
+            on_host(&dir, h, &format!("readlink {base}/link")).trim(),
+            format!("{base}/copied")
+        );
     }
     let second = p.playbook("site.yml", &["-i", "inventory.ini", "-l", HOSTS]);
     second.success();
@@ -134,22 +191,46 @@ fn a_host_that_dies_is_unreachable_and_the_others_finish() {
       register: after
 "#,
     );
-    let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_string();
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
     let killer = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(900));
         let _ = Command::new("kill").args(["-KILL", &pid]).status();
     });
-    let out = p.playbook("site.yml", &["-i", "inventory.ini", "-l", &format!("lab-1,lab-2,{victim}")]);
+    let out = p.playbook(
+        "site.yml",
+        &[
+            "-i",
+            "inventory.ini",
+            "-l",
+            &format!("lab-1,lab-2,{victim}"),
+        ],
+    );
     killer.join().unwrap();
     // Bring the victim back for later runs.
-    let _ = Command::new("tests/hosts/lab").args(["up", "4"]).current_dir(env!("CARGO_MANIFEST_DIR")).output();
+    let _ = Command::new("tests/hosts/lab")
+        .args(["up", "4"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
     out.code(3);
     assert_eq!(out.recap(victim).unreachable, 1, "{}", out.stdout);
     for h in ["lab-1", "lab-2"] {
         let r = out.recap(h);
-        assert_eq!((r.ok, r.failed, r.unreachable), (3, 0, 0), "{h}: {r:?}\n{}", out.stdout);
+        assert_eq!(
+            (r.ok, r.failed, r.unreachable),
+            (3, 0, 0),
+            "{h}: {r:?}\n{}",
+            out.stdout
+        );
     }
-    assert!(out.stdout.contains(&format!("fatal: [{victim}]: UNREACHABLE!")), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(&format!("fatal: [{victim}]: UNREACHABLE!")),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -184,18 +265,54 @@ fn become_password_goes_through_stdin_only() {
     p.file("pw", &format!("{pw}\n"));
     // Sample the process table on the host while the play runs.
     let d2 = dir.clone();
-    let sampler = std::thread::spawn(move || on_host(&d2, host, "for i in $(seq 1 25); do ps -eo args; sleep 0.1; done"));
-    let out = p.playbook("site.yml", &["-i", "inventory.ini", "-e", "ansible_user=sudopw", "--become-password-file", "pw", "-vvv"]);
+    let sampler = std::thread::spawn(move || {
+        on_host(
+            &d2,
+            host,
+            "for i in $(seq 1 25); do ps -eo args; sleep 0.1; done",
+        )
+    });
+    let out = p.playbook(
+        "site.yml",
+        &[
+            "-i",
+            "inventory.ini",
+            "-e",
+            "ansible_user=sudopw",
+            "--become-password-file",
+            "pw",
+            "-vvv",
+        ],
+    );
     let ps = sampler.join().unwrap();
     out.success();
-    assert!(ps.contains("sudo"), "the sampler saw no sudo process:\n{ps}");
+    assert!(
+        ps.contains("sudo"),
+        "the sampler saw no sudo process:\n{ps}"
+    );
     assert!(!ps.contains(pw), "password visible in ps on the host");
-    assert!(!out.stdout.contains(pw) && !out.stderr.contains(pw), "password in ferry's output");
+    assert!(
+        !out.stdout.contains(pw) && !out.stderr.contains(pw),
+        "password in ferry's output"
+    );
     // A wrong password is a clear error, not a hang.
     p.file("bad", "wrong\n");
-    let bad = p.playbook("site.yml", &["-i", "inventory.ini", "-e", "ansible_user=sudopw", "--become-password-file", "bad"]);
+    let bad = p.playbook(
+        "site.yml",
+        &[
+            "-i",
+            "inventory.ini",
+            "-e",
+            "ansible_user=sudopw",
+            "--become-password-file",
+            "bad",
+        ],
+    );
     bad.code(2).contains("incorrect sudo password");
     // No password at all: sudo would prompt; we say what is missing.
-    let none = p.playbook("site.yml", &["-i", "inventory.ini", "-e", "ansible_user=sudopw"]);
+    let none = p.playbook(
+        "site.yml",
+        &["-i", "inventory.ini", "-e", "ansible_user=sudopw"],
+    );
     none.code(2).contains("needs a password");
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 
-use super::{Connection, ConnError, ExecOut};
+use super::{ConnError, Connection, ExecOut};
 
 pub struct Local {
     user: Option<String>,
@@ -33,15 +33,26 @@ impl Local {
 
 #[async_trait]
 impl Connection for Local {
-    async fn exec_raw(&self, cmdline: &str, stdin: Option<&[u8]>, timeout: Option<Duration>) -> Result<ExecOut, ConnError> {
+    async fn exec_raw(
+        &self,
+        cmdline: &str,
+        stdin: Option<&[u8]>,
+        timeout: Option<Duration>,
+    ) -> Result<ExecOut, ConnError> {
         let mut cmd = tokio::process::Command::new("/bin/sh");
         cmd.arg("-c")
             .arg(cmdline)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| ConnError::Other(format!("cannot run /bin/sh: {e}")))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| ConnError::Other(format!("cannot run /bin/sh: {e}")))?;
         if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
             let data = data.to_vec();
             // Write in a task so a command that does not read stdin cannot block us.
@@ -52,7 +63,9 @@ impl Connection for Local {
         }
         let fut = child.wait_with_output();
         let out = match timeout {
-            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| ConnError::Timeout(t))?,
+            Some(t) => tokio::time::timeout(t, fut)
+                .await
+                .map_err(|_| ConnError::Timeout(t))?,
             None => fut.await,
         }
         .map_err(|e| ConnError::Other(e.to_string()))?;

@@ -19,7 +19,9 @@ pub async fn open(
             let timeout = Duration::from_secs(cfg.connection_timeout.unwrap_or(10));
             ssh::open(host, &get, timeout, cfg.host_key_checking).await
         }
-        other => Err(format!("connection type '{other}' is not supported (ssh, local)")),
+        other => Err(format!(
+            "connection type '{other}' is not supported (ssh, local)"
+        )),
     }
 }
 
@@ -72,7 +74,12 @@ const BECOME_OK: &str = "FERRY-BECOME-OK";
 #[async_trait]
 pub trait Connection: Send + Sync {
     /// Runs a shell command line (already quoted) on the host through `sh -c`.
-    async fn exec_raw(&self, cmdline: &str, stdin: Option<&[u8]>, timeout: Option<Duration>) -> Result<ExecOut, ConnError>;
+    async fn exec_raw(
+        &self,
+        cmdline: &str,
+        stdin: Option<&[u8]>,
+        timeout: Option<Duration>,
+    ) -> Result<ExecOut, ConnError>;
 
     /// The user commands run as when not escalated (None: unknown).
     fn remote_user(&self) -> Option<&str> {
@@ -89,9 +96,17 @@ pub trait Connection: Send + Sync {
 
     /// Runs a POSIX `sh` script, escalated when `become` is given. The password,
     /// if any, goes through stdin, never into an argument.
-    async fn exec(&self, script: &str, stdin: Option<&[u8]>, escalate: Option<&Become>, timeout: Option<Duration>) -> Result<ExecOut, ConnError> {
+    async fn exec(
+        &self,
+        script: &str,
+        stdin: Option<&[u8]>,
+        escalate: Option<&Become>,
+        timeout: Option<Duration>,
+    ) -> Result<ExecOut, ConnError> {
         let Some(b) = escalate.filter(|b| Some(b.user.as_str()) != self.remote_user()) else {
-            return self.exec_raw(&format!("sh -c {}", quote(script)), stdin, timeout).await;
+            return self
+                .exec_raw(&format!("sh -c {}", quote(script)), stdin, timeout)
+                .await;
         };
         let (cmd, input) = wrap_become(script, b, stdin);
         let mut out = self.exec_raw(&cmd, input.as_deref(), timeout).await?;
@@ -113,13 +128,25 @@ pub fn wrap_become(script: &str, b: &Become, stdin: Option<&[u8]>) -> (String, O
             format!("su {} -s /bin/sh -c {}", quote(&b.user), quote(&inner))
         }
         _ => {
-            let flags = if b.flags.is_empty() { "-H -S -n".to_string() } else { b.flags.clone() };
+            let flags = if b.flags.is_empty() {
+                "-H -S -n".to_string()
+            } else {
+                b.flags.clone()
+            };
             match &b.password {
                 Some(pw) => {
                     input.extend_from_slice(pw.as_bytes());
                     input.push(b'\n');
-                    let flags = flags.replace("-n", "").split_whitespace().collect::<Vec<_>>().join(" ");
-                    format!("sudo {flags} -p '[sudo via ferry] password: ' -u {} sh -c {}", quote(&b.user), quote(&inner))
+                    let flags = flags
+                        .replace("-n", "")
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    format!(
+                        "sudo {flags} -p '[sudo via ferry] password: ' -u {} sh -c {}",
+                        quote(&b.user),
+                        quote(&inner)
+                    )
                 }
                 None => format!("sudo {flags} -u {} sh -c {}", quote(&b.user), quote(&inner)),
             }
@@ -145,21 +172,32 @@ fn strip_become_marker(out: &mut ExecOut, b: &Become) -> Result<(), ConnError> {
     let err = out.stderr_str();
     let msg = if err.contains("a password is required") || err.contains("a terminal is required") {
         format!("{} needs a password for this user: set ansible_become_password or use --ask-become-pass", b.method)
-    } else if err.contains("incorrect password") || err.contains("Sorry, try again") || err.contains("Authentication failure") {
+    } else if err.contains("incorrect password")
+        || err.contains("Sorry, try again")
+        || err.contains("Authentication failure")
+    {
         format!("incorrect {} password", b.method)
     } else if err.contains("not in the sudoers") || err.contains("is not allowed to") {
         format!("the user may not run {}: {}", b.method, err.trim())
     } else if err.contains("not found") && err.contains(&b.method) {
         format!("{} is not installed on the host", b.method)
     } else {
-        format!("privilege escalation with {} failed (rc={}): {}", b.method, out.rc, err.trim())
+        format!(
+            "privilege escalation with {} failed (rc={}): {}",
+            b.method,
+            out.rc,
+            err.trim()
+        )
     };
     Err(ConnError::Become(msg))
 }
 
 /// POSIX shell quoting: the one place where arguments become shell words.
 pub fn quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b))
+    {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', "'\"'\"'"))
@@ -167,7 +205,10 @@ pub fn quote(s: &str) -> String {
 
 /// Quotes an argv into a command line.
 pub fn join_argv<S: AsRef<str>>(argv: &[S]) -> String {
-    argv.iter().map(|a| quote(a.as_ref())).collect::<Vec<_>>().join(" ")
+    argv.iter()
+        .map(|a| quote(a.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -176,7 +217,17 @@ mod tests {
 
     #[test]
     fn quoting_round_trips_through_sh() {
-        for s in ["plain", "a b", "it's", "$(rm -rf /)", "a\nb", "\"q\"", "", "*", "\\"] {
+        for s in [
+            "plain",
+            "a b",
+            "it's",
+            "$(rm -rf /)",
+            "a\nb",
+            "\"q\"",
+            "",
+            "*",
+            "\\",
+        ] {
             let out = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(format!("printf %s {}", quote(s)))

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Connection, ConnError, ExecOut};
+use super::{ConnError, Connection, ExecOut};
 
 #[derive(Default)]
 pub struct Recording {
@@ -27,12 +27,22 @@ impl Recording {
 
     /// Answers scripts containing `needle` with `rc` and `stdout`.
     pub fn on(&self, needle: &str, rc: i32, stdout: &str) -> &Self {
-        self.responses.lock().expect("lock").push((needle.into(), rc, stdout.into(), String::new()));
+        self.responses.lock().expect("lock").push((
+            needle.into(),
+            rc,
+            stdout.into(),
+            String::new(),
+        ));
         self
     }
 
     pub fn on_err(&self, needle: &str, rc: i32, stderr: &str) -> &Self {
-        self.responses.lock().expect("lock").push((needle.into(), rc, String::new(), stderr.into()));
+        self.responses.lock().expect("lock").push((
+            needle.into(),
+            rc,
+            String::new(),
+            stderr.into(),
+        ));
         self
     }
 
@@ -49,17 +59,35 @@ impl Recording {
 
 #[async_trait]
 impl Connection for Recording {
-    async fn exec_raw(&self, cmdline: &str, stdin: Option<&[u8]>, _timeout: Option<Duration>) -> Result<ExecOut, ConnError> {
+    async fn exec_raw(
+        &self,
+        cmdline: &str,
+        stdin: Option<&[u8]>,
+        _timeout: Option<Duration>,
+    ) -> Result<ExecOut, ConnError> {
         // Undo the `sh -c '<script>'` quoting so tests read plain scripts.
         let script = shlex::split(cmdline)
-            .and_then(|w| if w.len() == 3 && w[0] == "sh" && w[1] == "-c" { Some(w[2].clone()) } else { None })
+            .and_then(|w| {
+                if w.len() == 3 && w[0] == "sh" && w[1] == "-c" {
+                    Some(w[2].clone())
+                } else {
+                    None
+                }
+            })
             .unwrap_or_else(|| cmdline.to_string());
         self.log.lock().expect("lock").push(script.clone());
-        self.stdins.lock().expect("lock").push(stdin.map(<[u8]>::to_vec));
+        self.stdins
+            .lock()
+            .expect("lock")
+            .push(stdin.map(<[u8]>::to_vec));
         let responses = self.responses.lock().expect("lock");
         let hit = responses.iter().find(|(n, ..)| script.contains(n.as_str()));
         Ok(match hit {
-            Some((_, rc, out, err)) => ExecOut { rc: *rc, stdout: out.clone().into_bytes(), stderr: err.clone().into_bytes() },
+            Some((_, rc, out, err)) => ExecOut {
+                rc: *rc,
+                stdout: out.clone().into_bytes(),
+                stderr: err.clone().into_bytes(),
+            },
             None => ExecOut::default(),
         })
     }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 
-use super::{Connection, ConnError, ExecOut};
+use super::{ConnError, Connection, ExecOut};
 
 /// How to reach a host, from Ansible's connection variables.
 #[derive(Debug, Clone, Default)]
@@ -46,7 +46,12 @@ mod tempfile_lite {
             let dir = std::env::temp_dir();
             for i in 0..100u32 {
                 let p = dir.join(format!("{prefix}-{}-{}-{i}", std::process::id(), nanos()));
-                match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&p) {
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&p)
+                {
                     Ok(mut f) => {
                         f.write_all(contents.as_bytes())?;
                         return Ok(TempFile(p));
@@ -63,7 +68,10 @@ mod tempfile_lite {
     }
 
     fn nanos() -> u128 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
     }
 
     impl Drop for TempFile {
@@ -75,7 +83,10 @@ mod tempfile_lite {
 
 /// Turns `-F file`, `-o K=V`, `-o K V`, `-J jump` into ssh_config lines
 /// (the builder has no generic option passthrough).
-pub fn config_from_args(args: &[String], host_key_checking: bool) -> Result<Option<String>, String> {
+pub fn config_from_args(
+    args: &[String],
+    host_key_checking: bool,
+) -> Result<Option<String>, String> {
     let mut lines: Vec<String> = Vec::new();
     let mut include: Option<String> = None;
     let mut i = 0;
@@ -83,7 +94,9 @@ pub fn config_from_args(args: &[String], host_key_checking: bool) -> Result<Opti
         let a = &args[i];
         let mut next = || {
             i += 1;
-            args.get(i).cloned().ok_or_else(|| format!("ssh option {a} needs a value"))
+            args.get(i)
+                .cloned()
+                .ok_or_else(|| format!("ssh option {a} needs a value"))
         };
         if a == "-F" {
             include = Some(next()?);
@@ -140,13 +153,21 @@ fn opt_line(o: &str) -> String {
 
 impl Ssh {
     pub async fn connect(p: &SshParams) -> Result<Ssh, ConnError> {
-        let config = config_from_args(&p.extra_args, p.host_key_checking).map_err(ConnError::Other)?;
+        let config =
+            config_from_args(&p.extra_args, p.host_key_checking).map_err(ConnError::Other)?;
         let config = match config {
-            Some(c) => Some(tempfile_lite::TempFile::create("ferry-ssh-config", &c).map_err(|e| ConnError::Other(e.to_string()))?),
+            Some(c) => Some(
+                tempfile_lite::TempFile::create("ferry-ssh-config", &c)
+                    .map_err(|e| ConnError::Other(e.to_string()))?,
+            ),
             None => None,
         };
         let mut b = SessionBuilder::default();
-        b.known_hosts_check(if p.host_key_checking { KnownHosts::Strict } else { KnownHosts::Accept });
+        b.known_hosts_check(if p.host_key_checking {
+            KnownHosts::Strict
+        } else {
+            KnownHosts::Accept
+        });
         b.connect_timeout(p.connect_timeout);
         b.server_alive_interval(Duration::from_secs(15));
         if let Some(u) = &p.user {
@@ -164,21 +185,33 @@ impl Ssh {
         let mut last = String::new();
         for attempt in 0..=p.retries {
             match b.connect_mux(&p.host).await {
-                Ok(session) => return Ok(Ssh { session: Some(session), user: p.user.clone(), _config: config }),
+                Ok(session) => {
+                    return Ok(Ssh {
+                        session: Some(session),
+                        user: p.user.clone(),
+                        _config: config,
+                    })
+                }
                 Err(e) => {
                     last = describe(&e);
                     tracing::debug!(host = %p.host, attempt, error = %last, "ssh connect failed");
-                    if last.contains("Host key verification failed") || last.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+                    if last.contains("Host key verification failed")
+                        || last.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+                    {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(300 * (attempt as u64 + 1))).await;
                 }
             }
         }
-        if last.contains("Host key verification failed") || last.contains("IDENTIFICATION HAS CHANGED") {
+        if last.contains("Host key verification failed")
+            || last.contains("IDENTIFICATION HAS CHANGED")
+        {
             last.push_str(" (the host key is unknown or has changed: verify it and update known_hosts, or disable host_key_checking)");
         }
-        Err(ConnError::Unreachable(format!("Failed to connect to the host via ssh: {last}")))
+        Err(ConnError::Unreachable(format!(
+            "Failed to connect to the host via ssh: {last}"
+        )))
     }
 }
 
@@ -195,13 +228,25 @@ fn describe(e: &openssh::Error) -> String {
 
 #[async_trait]
 impl Connection for Ssh {
-    async fn exec_raw(&self, cmdline: &str, stdin: Option<&[u8]>, timeout: Option<Duration>) -> Result<ExecOut, ConnError> {
-        let session = self.session.as_ref().ok_or_else(|| ConnError::Unreachable("connection closed".into()))?;
+    async fn exec_raw(
+        &self,
+        cmdline: &str,
+        stdin: Option<&[u8]>,
+        timeout: Option<Duration>,
+    ) -> Result<ExecOut, ConnError> {
+        let session = self
+            .session
+            .as_ref()
+            .ok_or_else(|| ConnError::Unreachable("connection closed".into()))?;
         let fut = async {
             let mut cmd = session.raw_command(cmdline);
-            cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
+            cmd.stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
             let mut child = cmd.spawn().await.map_err(unreachable)?;
             if let (Some(data), Some(mut w)) = (stdin, child.stdin().take()) {
                 let data = data.to_vec();
@@ -212,10 +257,16 @@ impl Connection for Ssh {
                 });
             }
             let out = child.wait_with_output().await.map_err(unreachable)?;
-            Ok(ExecOut { rc: out.status.code().unwrap_or(-1), stdout: out.stdout, stderr: out.stderr })
+            Ok(ExecOut {
+                rc: out.status.code().unwrap_or(-1),
+                stdout: out.stdout,
+                stderr: out.stderr,
+            })
         };
         match timeout {
-            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| ConnError::Timeout(t))?,
+            Some(t) => tokio::time::timeout(t, fut)
+                .await
+                .map_err(|_| ConnError::Timeout(t))?,
             None => fut.await,
         }
     }
@@ -279,12 +330,18 @@ fn unreachable(e: openssh::Error) -> ConnError {
 }
 
 /// Connection parameters from a host's variables (Ansible's names).
-pub fn params_from_vars(host: &str, get: &(dyn Fn(&str) -> Option<serde_json::Value> + Sync), timeout: Duration) -> Result<SshParams, String> {
-    let s = |k: &str| get(k).and_then(|v| match v {
-        serde_json::Value::String(s) => Some(s),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    });
+pub fn params_from_vars(
+    host: &str,
+    get: &(dyn Fn(&str) -> Option<serde_json::Value> + Sync),
+    timeout: Duration,
+) -> Result<SshParams, String> {
+    let s = |k: &str| {
+        get(k).and_then(|v| match v {
+            serde_json::Value::String(s) => Some(s),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    };
     let mut extra = Vec::new();
     for k in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
         if let Some(a) = s(k) {
@@ -294,30 +351,58 @@ pub fn params_from_vars(host: &str, get: &(dyn Fn(&str) -> Option<serde_json::Va
     let hkc = get("ansible_host_key_checking")
         .or_else(|| get("ansible_ssh_host_key_checking"))
         .and_then(|v| crate::modules::to_bool(&v))
-        .or_else(|| std::env::var("ANSIBLE_HOST_KEY_CHECKING").ok().and_then(|v| crate::modules::to_bool(&serde_json::Value::String(v))))
+        .or_else(|| {
+            std::env::var("ANSIBLE_HOST_KEY_CHECKING")
+                .ok()
+                .and_then(|v| crate::modules::to_bool(&serde_json::Value::String(v)))
+        })
         .unwrap_or(true);
     Ok(SshParams {
-        host: s("ansible_host").or_else(|| s("ansible_ssh_host")).unwrap_or_else(|| host.to_string()),
-        port: s("ansible_port").or_else(|| s("ansible_ssh_port")).map(|p| p.parse().map_err(|_| format!("invalid ansible_port {p:?}"))).transpose()?,
+        host: s("ansible_host")
+            .or_else(|| s("ansible_ssh_host"))
+            .unwrap_or_else(|| host.to_string()),
+        port: s("ansible_port")
+            .or_else(|| s("ansible_ssh_port"))
+            .map(|p| p.parse().map_err(|_| format!("invalid ansible_port {p:?}")))
+            .transpose()?,
         user: s("ansible_user").or_else(|| s("ansible_ssh_user")),
-        key_file: s("ansible_ssh_private_key_file").or_else(|| s("ansible_private_key_file")).map(PathBuf::from),
+        key_file: s("ansible_ssh_private_key_file")
+            .or_else(|| s("ansible_private_key_file"))
+            .map(PathBuf::from),
         extra_args: extra,
         host_key_checking: hkc,
-        connect_timeout: s("ansible_ssh_timeout").or_else(|| s("ansible_timeout")).and_then(|t| t.parse().ok()).map(Duration::from_secs).unwrap_or(timeout),
-        retries: s("ansible_ssh_retries").and_then(|r| r.parse().ok()).unwrap_or(2),
+        connect_timeout: s("ansible_ssh_timeout")
+            .or_else(|| s("ansible_timeout"))
+            .and_then(|t| t.parse().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(timeout),
+        retries: s("ansible_ssh_retries")
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(2),
     })
 }
 
-pub async fn open(host: &str, get: &(dyn Fn(&str) -> Option<serde_json::Value> + Sync), timeout: Duration, cfg_hkc: Option<bool>) -> Result<Arc<dyn Connection>, String> {
+pub async fn open(
+    host: &str,
+    get: &(dyn Fn(&str) -> Option<serde_json::Value> + Sync),
+    timeout: Duration,
+    cfg_hkc: Option<bool>,
+) -> Result<Arc<dyn Connection>, String> {
     let mut p = params_from_vars(host, get, timeout)?;
     // ansible.cfg is the weakest source: only when neither a variable nor the environment said.
     if let Some(false) = cfg_hkc {
-        let said = get("ansible_host_key_checking").or_else(|| get("ansible_ssh_host_key_checking")).is_some() || std::env::var_os("ANSIBLE_HOST_KEY_CHECKING").is_some();
+        let said = get("ansible_host_key_checking")
+            .or_else(|| get("ansible_ssh_host_key_checking"))
+            .is_some()
+            || std::env::var_os("ANSIBLE_HOST_KEY_CHECKING").is_some();
         if !said {
             p.host_key_checking = false;
         }
     }
-    Ssh::connect(&p).await.map(|s| Arc::new(s) as Arc<dyn Connection>).map_err(|e| e.to_string())
+    Ssh::connect(&p)
+        .await
+        .map(|s| Arc::new(s) as Arc<dyn Connection>)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -326,11 +411,21 @@ mod tests {
 
     #[test]
     fn ssh_args_become_config() {
-        let args: Vec<String> = ["-o", "ProxyCommand=nsenter --net=/run/netns/x socat - TCP:127.0.0.1:22", "-oServerAliveCountMax=3"].iter().map(|s| s.to_string()).collect();
+        let args: Vec<String> = [
+            "-o",
+            "ProxyCommand=nsenter --net=/run/netns/x socat - TCP:127.0.0.1:22",
+            "-oServerAliveCountMax=3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let cfg = config_from_args(&args, true).unwrap().unwrap();
         assert!(cfg.starts_with("ProxyCommand nsenter --net=/run/netns/x socat - TCP:127.0.0.1:22\nServerAliveCountMax 3\n"), "{cfg}");
         assert!(config_from_args(&["-X".to_string()], true).is_err());
         assert!(config_from_args(&[], true).unwrap().is_none());
-        assert!(config_from_args(&[], false).unwrap().unwrap().contains("StrictHostKeyChecking no"));
+        assert!(config_from_args(&[], false)
+            .unwrap()
+            .unwrap()
+            .contains("StrictHostKeyChecking no"));
     }
 }

@@ -82,7 +82,10 @@ impl HostVarsSource for HostVars {
     }
 
     fn host_names(&self) -> Vec<String> {
-        self.0.upgrade().map(|r| r.inv.hosts.keys().cloned().collect()).unwrap_or_default()
+        self.0
+            .upgrade()
+            .map(|r| r.inv.hosts.keys().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -156,7 +159,13 @@ impl Run {
         );
         m.insert(
             "group_names".into(),
-            Value::Array(self.inv.group_names(host).into_iter().map(Value::String).collect()),
+            Value::Array(
+                self.inv
+                    .group_names(host)
+                    .into_iter()
+                    .map(Value::String)
+                    .collect(),
+            ),
         );
         m.insert("ansible_check_mode".into(), Value::Bool(self.cfg.check));
         m.insert("ansible_diff_mode".into(), Value::Bool(self.cfg.diff));
@@ -184,7 +193,11 @@ impl Run {
             if let Some(dir) = pb.path.parent() {
                 // group_vars/host_vars beside the playbook.
                 let mut inv = self.inv.clone();
-                inv.load_vars_dirs(if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir })?;
+                inv.load_vars_dirs(if dir.as_os_str().is_empty() {
+                    std::path::Path::new(".")
+                } else {
+                    dir
+                })?;
                 // Only host/group var files changed; swap them in.
                 self.merge_playbook_vars(inv);
             }
@@ -212,7 +225,8 @@ impl Run {
     }
 
     pub async fn close_all(&self) {
-        let conns: Vec<Arc<dyn Connection>> = self.conns.lock().await.drain().map(|(_, c)| c).collect();
+        let conns: Vec<Arc<dyn Connection>> =
+            self.conns.lock().await.drain().map(|(_, c)| c).collect();
         for c in conns {
             c.close().await;
         }
@@ -239,7 +253,10 @@ pub fn load_all(cfg: &RunConfig) -> Result<Vec<playbook::Playbook>> {
         .iter()
         .map(|p| {
             if !p.is_file() {
-                return Err(Error::Usage(format!("the playbook: {} could not be found", p.display())));
+                return Err(Error::Usage(format!(
+                    "the playbook: {} could not be found",
+                    p.display()
+                )));
             }
             playbook::load_playbook(p, &ctx)
         })

@@ -51,14 +51,26 @@ pub async fn run_play(run: &Arc<Run>, play: &Play, book: &Path) -> Result<PlayEn
         hosts.sort();
         hosts.reverse();
     }
-    run.reporter.lock().expect("reporter").play_start(&play.name);
+    run.reporter
+        .lock()
+        .expect("reporter")
+        .play_start(&play.name);
     if hosts.is_empty() {
-        run.reporter.lock().expect("reporter").note("skipping: no hosts matched");
+        run.reporter
+            .lock()
+            .expect("reporter")
+            .note("skipping: no hosts matched");
         return Ok(PlayEnd::Continue);
     }
     let playbook_dir = book
         .parent()
-        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
         .and_then(|p| p.canonicalize().ok())
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|| ".".into());
@@ -105,17 +117,33 @@ pub async fn run_play(run: &Arc<Run>, play: &Play, book: &Path) -> Result<PlayEn
         if gather {
             let cached = load_fact_cache(run, &batch);
             let smart = run.cfg.gathering.as_deref() == Some("smart");
-            let todo: Vec<String> = batch.iter().filter(|h| !(smart && cached.contains(*h))).cloned().collect();
+            let todo: Vec<String> = batch
+                .iter()
+                .filter(|h| !(smart && cached.contains(*h)))
+                .cloned()
+                .collect();
             if !todo.is_empty() {
                 let task = gather_task(play);
-                run_tasks(run, &pc, std::slice::from_ref(&task), &todo, Section::Normal).await?;
+                run_tasks(
+                    run,
+                    &pc,
+                    std::slice::from_ref(&task),
+                    &todo,
+                    Section::Normal,
+                )
+                .await?;
                 save_fact_cache(run, &todo);
             }
         }
         for h in &batch {
             load_vars_files(run, &pc, h)?;
         }
-        let main: Vec<Task> = play.role_tasks.iter().chain(play.tasks.iter()).cloned().collect();
+        let main: Vec<Task> = play
+            .role_tasks
+            .iter()
+            .chain(play.tasks.iter())
+            .cloned()
+            .collect();
         let sections: [&[Task]; 3] = [&play.pre_tasks, &main, &play.post_tasks];
         if play.strategy.as_deref() == Some("free") {
             // `strategy: free`: every host goes through the play at its own pace.
@@ -145,7 +173,10 @@ pub async fn run_play(run: &Arc<Run>, play: &Play, book: &Path) -> Result<PlayEn
         if let Some(max) = play.max_fail_percentage.as_ref().and_then(Value::as_f64) {
             let failed = batch.iter().filter(|h| run.host_state(h).failed).count();
             if (failed as f64) * 100.0 / (batch.len() as f64) > max {
-                run.reporter.lock().expect("reporter").note("NO MORE HOSTS LEFT (max_fail_percentage exceeded)");
+                run.reporter
+                    .lock()
+                    .expect("reporter")
+                    .note("NO MORE HOSTS LEFT (max_fail_percentage exceeded)");
                 return Ok(PlayEnd::Abort);
             }
         }
@@ -153,7 +184,10 @@ pub async fn run_play(run: &Arc<Run>, play: &Play, book: &Path) -> Result<PlayEn
             break;
         }
         if batch.iter().all(|h| !run.host_state(h).active()) && play.serial.is_some() {
-            run.reporter.lock().expect("reporter").note("NO MORE HOSTS LEFT");
+            run.reporter
+                .lock()
+                .expect("reporter")
+                .note("NO MORE HOSTS LEFT");
             return Ok(PlayEnd::Abort);
         }
     }
@@ -162,18 +196,27 @@ pub async fn run_play(run: &Arc<Run>, play: &Play, book: &Path) -> Result<PlayEn
 
 /// Loads fresh cached facts (`fact_caching = jsonfile`); returns the hosts that had them.
 fn load_fact_cache(run: &Run, hosts: &[String]) -> Vec<String> {
-    let Some((dir, timeout)) = &run.cfg.fact_cache else { return Vec::new() };
+    let Some((dir, timeout)) = &run.cfg.fact_cache else {
+        return Vec::new();
+    };
     let mut loaded = Vec::new();
     for h in hosts {
         let p = dir.join(h);
         let fresh = std::fs::metadata(&p)
             .and_then(|m| m.modified())
-            .map(|t| t.elapsed().map(|e| e.as_secs() < *timeout || *timeout == 0).unwrap_or(false))
+            .map(|t| {
+                t.elapsed()
+                    .map(|e| e.as_secs() < *timeout || *timeout == 0)
+                    .unwrap_or(false)
+            })
             .unwrap_or(false);
         if !fresh {
             continue;
         }
-        if let Ok(Value::Object(f)) = std::fs::read_to_string(&p).map_err(|_| ()).and_then(|t| serde_json::from_str(&t).map_err(|_| ())) {
+        if let Ok(Value::Object(f)) = std::fs::read_to_string(&p)
+            .map_err(|_| ())
+            .and_then(|t| serde_json::from_str(&t).map_err(|_| ()))
+        {
             run.update_host(h, |s| s.add_facts(&f, false));
             loaded.push(h.clone());
         }
@@ -182,7 +225,9 @@ fn load_fact_cache(run: &Run, hosts: &[String]) -> Vec<String> {
 }
 
 fn save_fact_cache(run: &Run, hosts: &[String]) {
-    let Some((dir, _)) = &run.cfg.fact_cache else { return };
+    let Some((dir, _)) = &run.cfg.fact_cache else {
+        return;
+    };
     if std::fs::create_dir_all(dir).is_err() {
         return;
     }
@@ -201,15 +246,25 @@ fn save_fact_cache(run: &Run, hosts: &[String]) {
 
 fn limit_hosts(run: &Run, limit: &str) -> Result<Vec<String>> {
     if let Some(file) = limit.strip_prefix('@') {
-        let text = std::fs::read_to_string(file).map_err(|e| Error::Usage(format!("--limit @{file}: {e}")))?;
-        return Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect());
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Error::Usage(format!("--limit @{file}: {e}")))?;
+        return Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect());
     }
     pattern::select(&run.inv, limit)
 }
 
 fn gather_task(play: &Play) -> Task {
     let mut args = Map::new();
-    for (k, v) in [("gather_subset", &play.gather_subset), ("gather_timeout", &play.gather_timeout), ("fact_path", &play.fact_path)] {
+    for (k, v) in [
+        ("gather_subset", &play.gather_subset),
+        ("gather_timeout", &play.gather_timeout),
+        ("fact_path", &play.fact_path),
+    ] {
         if let Some(v) = v {
             args.insert(k.into(), v.clone());
         }
@@ -218,11 +273,17 @@ fn gather_task(play: &Play) -> Task {
         name: Some("Gathering Facts".into()),
         loc: play.loc.clone(),
         action: if crate::modules::find("setup").is_some() {
-            Action::Module { module: "setup".into(), args }
+            Action::Module {
+                module: "setup".into(),
+                args,
+            }
         } else {
             Action::Meta("noop".into())
         },
-        kw: crate::playbook::Keywords { tags: vec!["always".into()], ..Default::default() },
+        kw: crate::playbook::Keywords {
+            tags: vec!["always".into()],
+            ..Default::default()
+        },
         loop_: None,
         loop_control: Default::default(),
         register: None,
@@ -257,7 +318,11 @@ pub fn batches(hosts: &[String], serial: Option<&Value>) -> Vec<Vec<String>> {
         };
         let n = n as usize;
         if n == 0 {
-            if matches!(v, Value::String(s) if s.ends_with('%')) { 1 } else { hosts.len().max(1) }
+            if matches!(v, Value::String(s) if s.ends_with('%')) {
+                1
+            } else {
+                hosts.len().max(1)
+            }
         } else {
             n
         }
@@ -294,7 +359,11 @@ fn load_vars_files(run: &Arc<Run>, pc: &PlayCtx<'_>, host: &str) -> Result<()> {
                 .render(c, &scope)
                 .map_err(|e| Error::Other(format!("{}: vars_files: {e}", pc.play.loc)))?;
             let name = name.as_str().unwrap_or_default().to_string();
-            let path = if Path::new(&name).is_absolute() { name.clone().into() } else { Path::new(&pc.playbook_dir).join(&name) };
+            let path = if Path::new(&name).is_absolute() {
+                name.clone().into()
+            } else {
+                Path::new(&pc.playbook_dir).join(&name)
+            };
             if path.is_file() {
                 merged.extend(crate::inventory::load_vars_file(&path)?);
                 found = true;
@@ -302,10 +371,17 @@ fn load_vars_files(run: &Arc<Run>, pc: &PlayCtx<'_>, host: &str) -> Result<()> {
             }
         }
         if !found {
-            return Err(Error::Other(format!("{}: vars file {} was not found", pc.play.loc, serde_json::to_string(entry).unwrap_or_default())));
+            return Err(Error::Other(format!(
+                "{}: vars file {} was not found",
+                pc.play.loc,
+                serde_json::to_string(entry).unwrap_or_default()
+            )));
         }
     }
-    pc.vars_files.lock().expect("vars_files").insert(host.to_string(), Arc::new(merged));
+    pc.vars_files
+        .lock()
+        .expect("vars_files")
+        .insert(host.to_string(), Arc::new(merged));
     Ok(())
 }
 
@@ -320,7 +396,8 @@ pub async fn flush(run: &Arc<Run>, pc: &PlayCtx<'_>, hosts: &[String]) -> Result
                 .iter()
                 .filter(|host| {
                     let st = run.host_state(host);
-                    (st.active() || (pc.play.force_handlers && !st.unreachable)) && names.iter().any(|n| st.notified.contains(n))
+                    (st.active() || (pc.play.force_handlers && !st.unreachable))
+                        && names.iter().any(|n| st.notified.contains(n))
                 })
                 .cloned()
                 .collect();
@@ -364,7 +441,12 @@ mod tests {
 
     #[test]
     fn serial_batches() {
-        let sizes = |v| batches(&hosts(10), Some(&v)).iter().map(Vec::len).collect::<Vec<_>>();
+        let sizes = |v| {
+            batches(&hosts(10), Some(&v))
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(sizes(json!(3)), vec![3, 3, 3, 1]);
         assert_eq!(sizes(json!("50%")), vec![5, 5]);
         assert_eq!(sizes(json!([1, 2, "50%"])), vec![1, 2, 5, 2]);

@@ -26,12 +26,16 @@ pub enum Section {
     Always,
 }
 
-
 fn tags_selected(run: &Run, task: &Task) -> bool {
     let tags = &task.kw.tags;
     let cfg = &run.cfg;
     let has = |t: &str| tags.iter().any(|x| x == t);
-    if cfg.skip_tags.iter().any(|s| has(s) || (s == "tagged" && !tags.is_empty()) || (s == "untagged" && tags.is_empty()) || s == "all") {
+    if cfg.skip_tags.iter().any(|s| {
+        has(s)
+            || (s == "tagged" && !tags.is_empty())
+            || (s == "untagged" && tags.is_empty())
+            || s == "all"
+    }) {
         return false;
     }
     // `never` tasks run only when one of their tags (or `never`) is asked for.
@@ -44,12 +48,22 @@ fn tags_selected(run: &Run, task: &Task) -> bool {
     if has("always") {
         return true;
     }
-    cfg.tags.iter().any(|t| has(t) || (t == "tagged" && !tags.is_empty()) || (t == "untagged" && tags.is_empty()))
+    cfg.tags.iter().any(|t| {
+        has(t) || (t == "tagged" && !tags.is_empty()) || (t == "untagged" && tags.is_empty())
+    })
 }
 
 fn block_selected(run: &Run, task: &Task) -> bool {
     match &task.action {
-        Action::Block { block, rescue, always } => block.iter().chain(rescue).chain(always).any(|t| block_selected(run, t)),
+        Action::Block {
+            block,
+            rescue,
+            always,
+        } => block
+            .iter()
+            .chain(rescue)
+            .chain(always)
+            .any(|t| block_selected(run, t)),
         _ => tags_selected(run, task),
     }
 }
@@ -89,13 +103,23 @@ pub fn run_tasks<'a>(
                 continue;
             }
             match &task.action {
-                Action::Block { block, rescue, always } => {
-                    let failed_before: Vec<bool> = active.iter().map(|h| run.host_state(h).failed).collect();
+                Action::Block {
+                    block,
+                    rescue,
+                    always,
+                } => {
+                    let failed_before: Vec<bool> =
+                        active.iter().map(|h| run.host_state(h).failed).collect();
                     run_tasks(run, pc, block, &active, section).await?;
                     let failed_now: Vec<String> = active
                         .iter()
                         .zip(failed_before)
-                        .filter(|(h, before)| !before && { let s = run.host_state(h); s.failed && !s.unreachable })
+                        .filter(|(h, before)| {
+                            !before && {
+                                let s = run.host_state(h);
+                                s.failed && !s.unreachable
+                            }
+                        })
                         .map(|(h, _)| h.clone())
                         .collect();
                     if !rescue.is_empty() && !failed_now.is_empty() {
@@ -113,7 +137,9 @@ pub fn run_tasks<'a>(
                     }
                 }
                 Action::Meta(m) => run_meta(run, pc, task, m, &active).await?,
-                Action::IncludeTasks { .. } | Action::IncludeRole { .. } => run_include(run, pc, task, &active, section).await?,
+                Action::IncludeTasks { .. } | Action::IncludeRole { .. } => {
+                    run_include(run, pc, task, &active, section).await?
+                }
                 _ => run_module_task(run, pc, task, &active, section).await?,
             }
         }
@@ -140,7 +166,13 @@ fn start_at_reached(run: &Run, task: &Task) -> bool {
     }
 }
 
-async fn run_meta(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, m: &str, hosts: &[String]) -> Result<()> {
+async fn run_meta(
+    run: &Arc<Run>,
+    pc: &PlayCtx<'_>,
+    task: &Task,
+    m: &str,
+    hosts: &[String],
+) -> Result<()> {
     let mut targets = Vec::new();
     for h in hosts {
         let scope = task_scope(run, pc, task, h, None);
@@ -158,7 +190,11 @@ async fn run_meta(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, m: &str, hosts:
         }
         "end_host" | "end_batch" => {
             let all = m == "end_batch";
-            for h in if all && !targets.is_empty() { hosts } else { &targets[..] } {
+            for h in if all && !targets.is_empty() {
+                hosts
+            } else {
+                &targets[..]
+            } {
                 run.update_host(h, |s| s.ended = true);
             }
         }
@@ -186,7 +222,13 @@ async fn run_meta(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, m: &str, hosts:
 }
 
 /// The variable scope of a task on a host, lowest precedence first.
-pub fn task_scope(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: &str, extra: Option<&Map<String, Value>>) -> Scope {
+pub fn task_scope(
+    run: &Arc<Run>,
+    pc: &PlayCtx<'_>,
+    task: &Task,
+    host: &str,
+    extra: Option<&Map<String, Value>>,
+) -> Scope {
     let st = run.host_state(host);
     let mut s = Scope::new();
     s.set_hostvars(Arc::new(super::HostVars(Arc::downgrade(run))));
@@ -216,7 +258,10 @@ pub fn task_scope(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: &str, ext
     s.push(run.play_magic());
     let mut magic = run.magic(host);
     if let Some(r) = &task.role {
-        magic.insert("role_path".into(), Value::String(r.path.to_string_lossy().into_owned()));
+        magic.insert(
+            "role_path".into(),
+            Value::String(r.path.to_string_lossy().into_owned()),
+        );
         magic.insert("role_name".into(), Value::String(r.name.clone()));
     }
     s.push_map(magic);
@@ -234,7 +279,11 @@ fn eval_when(run: &Run, when: &[Value], scope: &Scope) -> std::result::Result<bo
     Ok(true)
 }
 
-fn render_bool(run: &Run, v: &Option<Value>, scope: &Scope) -> std::result::Result<Option<bool>, String> {
+fn render_bool(
+    run: &Run,
+    v: &Option<Value>,
+    scope: &Scope,
+) -> std::result::Result<Option<bool>, String> {
     match v {
         None => Ok(None),
         Some(v) => {
@@ -244,7 +293,11 @@ fn render_bool(run: &Run, v: &Option<Value>, scope: &Scope) -> std::result::Resu
     }
 }
 
-fn render_str(run: &Run, v: &Option<Value>, scope: &Scope) -> std::result::Result<Option<String>, String> {
+fn render_str(
+    run: &Run,
+    v: &Option<Value>,
+    scope: &Scope,
+) -> std::result::Result<Option<String>, String> {
     match v {
         None => Ok(None),
         Some(v) => match run.templar.render(v, scope)? {
@@ -255,7 +308,13 @@ fn render_str(run: &Run, v: &Option<Value>, scope: &Scope) -> std::result::Resul
     }
 }
 
-async fn run_module_task(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, hosts: &[String], section: Section) -> Result<()> {
+async fn run_module_task(
+    run: &Arc<Run>,
+    pc: &PlayCtx<'_>,
+    task: &Task,
+    hosts: &[String],
+    section: Section,
+) -> Result<()> {
     let is_handler = section == Section::Handler;
     let title = {
         // Names may use variables; like Ansible, render them when that works.
@@ -270,10 +329,16 @@ async fn run_module_task(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, hosts: &
             raw
         }
     };
-    run.reporter.lock().expect("reporter").task_start(&title, is_handler, task.module().unwrap_or(""));
+    run.reporter.lock().expect("reporter").task_start(
+        &title,
+        is_handler,
+        task.module().unwrap_or(""),
+    );
     let run_once = {
         let scope = task_scope(run, pc, task, &hosts[0], None);
-        render_bool(run, &task.kw.run_once, &scope).unwrap_or(None).unwrap_or(false)
+        render_bool(run, &task.kw.run_once, &scope)
+            .unwrap_or(None)
+            .unwrap_or(false)
     };
     let exec_hosts: &[String] = if run_once { &hosts[..1] } else { hosts };
     let forks = throttle(run, task, pc, &hosts[0]);
@@ -324,11 +389,16 @@ async fn run_module_task(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, hosts: &
             }),
             Status::Ok => run.stat_mut(&r.host, |s| s.ok += 1),
         }
-        run.reporter.lock().expect("reporter").host_result(r, run.cfg.verbosity, run.cfg.diff);
+        run.reporter
+            .lock()
+            .expect("reporter")
+            .host_result(r, run.cfg.verbosity, run.cfg.diff);
     }
     let fatal = {
         let scope = task_scope(run, pc, task, &hosts[0], None);
-        render_bool(run, &task.kw.any_errors_fatal, &scope).unwrap_or(None).unwrap_or(false)
+        render_bool(run, &task.kw.any_errors_fatal, &scope)
+            .unwrap_or(None)
+            .unwrap_or(false)
     };
     if any_failed && fatal {
         for h in run.inv.hosts.keys() {
@@ -345,25 +415,44 @@ async fn run_module_task(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, hosts: &
 
 fn throttle(run: &Run, task: &Task, _pc: &PlayCtx<'_>, _host: &str) -> usize {
     let forks = run.cfg.forks.max(1);
-    match task.kw.throttle.as_ref().and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))) {
+    match task.kw.throttle.as_ref().and_then(|v| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    }) {
         Some(t) if t > 0 => forks.min(t as usize),
         _ => forks,
     }
 }
 
 /// Loop items of a task for a host.
-fn loop_items(run: &Run, task: &Task, scope: &Scope) -> std::result::Result<Option<Vec<Value>>, String> {
+fn loop_items(
+    run: &Run,
+    task: &Task,
+    scope: &Scope,
+) -> std::result::Result<Option<Vec<Value>>, String> {
     let Some(Loop::With(kind, terms)) = &task.loop_ else {
         return Ok(None);
     };
-    const LOOKUPS: &[&str] = &["fileglob", "first_found", "file", "lines", "env", "template", "pipe", "vars", "inventory_hostnames"];
+    const LOOKUPS: &[&str] = &[
+        "fileglob",
+        "first_found",
+        "file",
+        "lines",
+        "env",
+        "template",
+        "pipe",
+        "vars",
+        "inventory_hostnames",
+    ];
     if LOOKUPS.contains(&kind.as_str()) {
         let rendered = run.templar.render(terms, scope)?;
         let mut inner = scope.clone();
         let mut m = Map::new();
         m.insert("__ferry_terms".into(), rendered);
         inner = inner.with(m);
-        let v = run.templar.eval_expr(&format!("query('{kind}', __ferry_terms)"), &inner)?;
+        let v = run
+            .templar
+            .eval_expr(&format!("query('{kind}', __ferry_terms)"), &inner)?;
         return Ok(Some(match v {
             Value::Array(a) => a,
             other => vec![other],
@@ -374,8 +463,18 @@ fn loop_items(run: &Run, task: &Task, scope: &Scope) -> std::result::Result<Opti
     playbook::loops::with_items(kind, rendered).map(Some)
 }
 
-fn loop_layer(task: &Task, item: &Value, index: usize, total: usize, items: &[Value]) -> Map<String, Value> {
-    let var = task.loop_control.loop_var.clone().unwrap_or_else(|| "item".into());
+fn loop_layer(
+    task: &Task,
+    item: &Value,
+    index: usize,
+    total: usize,
+    items: &[Value],
+) -> Map<String, Value> {
+    let var = task
+        .loop_control
+        .loop_var
+        .clone()
+        .unwrap_or_else(|| "item".into());
     let mut m = Map::new();
     m.insert(var.clone(), item.clone());
     m.insert("ansible_loop_var".into(), Value::String(var));
@@ -400,9 +499,19 @@ fn loop_layer(task: &Task, item: &Value, index: usize, total: usize, items: &[Va
 
 async fn run_on_host(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: &str) -> HostResult {
     let scope = task_scope(run, pc, task, host, None);
-    let no_log = render_bool(run, &task.kw.no_log, &scope).ok().flatten().unwrap_or(false);
+    let no_log = render_bool(run, &task.kw.no_log, &scope)
+        .ok()
+        .flatten()
+        .unwrap_or(false);
     let mut res = run_on_host_inner(run, pc, task, host, &scope).await;
     res.no_log = no_log;
+    if res.status == Status::Failed && !res.ignored {
+        // Failures before the module ran (bad arguments, become) are ignorable too.
+        res.ignored = render_bool(run, &task.kw.ignore_errors, &scope)
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+    }
     if task.module() == Some("debug") {
         res.show = true;
     }
@@ -439,8 +548,19 @@ fn notify(run: &Run, pc: &PlayCtx<'_>, task: &Task, host: &str, scope: &Scope) -
     None
 }
 
-async fn run_on_host_inner(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: &str, scope: &Scope) -> HostResult {
-    let fail_at = |msg: String| HostResult::failed(host, &format!("{msg}\n\nThe error appears to be in '{}'", task.loc));
+async fn run_on_host_inner(
+    run: &Arc<Run>,
+    pc: &PlayCtx<'_>,
+    task: &Task,
+    host: &str,
+    scope: &Scope,
+) -> HostResult {
+    let fail_at = |msg: String| {
+        HostResult::failed(
+            host,
+            &format!("{msg}\n\nThe error appears to be in '{}'", task.loc),
+        )
+    };
     let items = match loop_items(run, task, scope) {
         Ok(i) => i,
         Err(e) => {
@@ -456,10 +576,18 @@ async fn run_on_host_inner(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: 
             Ok(true) => {}
             Ok(false) => {
                 let mut r = HostResult::skipped(host, "Conditional result was False");
-                r.result.insert("false_condition".into(), task.kw.when.iter().last().cloned().unwrap_or(Value::Null));
+                r.result.insert(
+                    "false_condition".into(),
+                    task.kw.when.iter().last().cloned().unwrap_or(Value::Null),
+                );
                 return r;
             }
-            Err(e) => return fail_at(format!("The conditional check '{}' failed. The error was: {e}", when_text(&task.kw.when))),
+            Err(e) => {
+                return fail_at(format!(
+                    "The conditional check '{}' failed. The error was: {e}",
+                    when_text(&task.kw.when)
+                ))
+            }
         }
         return exec_once(run, pc, task, host, scope).await;
     };
@@ -486,7 +614,13 @@ async fn run_on_host_inner(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: 
         let r = match eval_when(run, &task.kw.when, &iscope) {
             Ok(true) => exec_once(run, pc, task, host, &iscope).await,
             Ok(false) => HostResult::skipped(host, "Conditional result was False"),
-            Err(e) => HostResult::failed(host, &format!("The conditional check '{}' failed. The error was: {e}", when_text(&task.kw.when))),
+            Err(e) => HostResult::failed(
+                host,
+                &format!(
+                    "The conditional check '{}' failed. The error was: {e}",
+                    when_text(&task.kw.when)
+                ),
+            ),
         };
         let mut rv = r.result.clone();
         for (k, v) in &layer {
@@ -502,7 +636,11 @@ async fn run_on_host_inner(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: 
         if r.status == Status::Unreachable {
             return r;
         }
-        item_results.push(ItemResult { label, status: r.status, result: rv.clone() });
+        item_results.push(ItemResult {
+            label,
+            status: r.status,
+            result: rv.clone(),
+        });
         results.push(Value::Object(rv));
         if let Some(p) = task.loop_control.pause {
             tokio::time::sleep(Duration::from_secs_f64(p)).await;
@@ -510,7 +648,14 @@ async fn run_on_host_inner(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: 
     }
     let mut m = Map::new();
     m.insert("changed".into(), Value::Bool(changed));
-    m.insert("msg".into(), Value::String(if failed { "One or more items failed".into() } else { "All items completed".into() }));
+    m.insert(
+        "msg".into(),
+        Value::String(if failed {
+            "One or more items failed".into()
+        } else {
+            "All items completed".into()
+        }),
+    );
     if failed {
         m.insert("failed".into(), Value::Bool(true));
     }
@@ -530,18 +675,33 @@ async fn run_on_host_inner(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: 
     let mut hr = HostResult::new(host, status, m);
     hr.items = item_results;
     if failed {
-        let ignore = render_bool(run, &task.kw.ignore_errors, scope).ok().flatten().unwrap_or(false);
+        let ignore = render_bool(run, &task.kw.ignore_errors, scope)
+            .ok()
+            .flatten()
+            .unwrap_or(false);
         hr.ignored = ignore;
     }
     hr
 }
 
 fn when_text(when: &[Value]) -> String {
-    when.iter().map(|w| w.as_str().map(str::to_string).unwrap_or_else(|| w.to_string())).collect::<Vec<_>>().join(" and ")
+    when.iter()
+        .map(|w| {
+            w.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| w.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 /// Gets (or opens) the connection for a host.
-async fn connection(run: &Arc<Run>, host: &str, scope: &Scope, delegate: Option<&str>) -> std::result::Result<Arc<dyn Connection>, String> {
+async fn connection(
+    run: &Arc<Run>,
+    host: &str,
+    scope: &Scope,
+    delegate: Option<&str>,
+) -> std::result::Result<Arc<dyn Connection>, String> {
     let target = delegate.unwrap_or(host);
     let mut conns = run.conns.lock().await;
     if let Some(c) = conns.get(target) {
@@ -563,38 +723,92 @@ async fn connection(run: &Arc<Run>, host: &str, scope: &Scope, delegate: Option<
     };
     let conn: Arc<dyn Connection> = match kind.as_str() {
         "local" => Arc::new(Local::new()),
-        other => crate::connection::open(other, target, &run.host_base_scope(target), &run.templar, &run.cfg).await?,
+        other => {
+            crate::connection::open(
+                other,
+                target,
+                &run.host_base_scope(target),
+                &run.templar,
+                &run.cfg,
+            )
+            .await?
+        }
     };
     conns.insert(target.to_string(), conn.clone());
     Ok(conn)
 }
 
-fn escalation(run: &Run, task: &Task, scope: &Scope) -> std::result::Result<Option<Become>, String> {
-    let var_bool = |k: &str| scope.resolve(&run.templar, k).ok().flatten().and_then(|v| to_bool(&v));
-    let var_str = |k: &str| scope.resolve(&run.templar, k).ok().flatten().and_then(|v| v.as_str().map(str::to_string));
-    let on = render_bool(run, &task.kw.r#become, scope)?.or_else(|| var_bool("ansible_become")).unwrap_or(false) || run.cfg.force_become;
+fn escalation(
+    run: &Run,
+    task: &Task,
+    scope: &Scope,
+) -> std::result::Result<Option<Become>, String> {
+    let var_bool = |k: &str| {
+        scope
+            .resolve(&run.templar, k)
+            .ok()
+            .flatten()
+            .and_then(|v| to_bool(&v))
+    };
+    let var_str = |k: &str| {
+        scope
+            .resolve(&run.templar, k)
+            .ok()
+            .flatten()
+            .and_then(|v| v.as_str().map(str::to_string))
+    };
+    let on = render_bool(run, &task.kw.r#become, scope)?
+        .or_else(|| var_bool("ansible_become"))
+        .unwrap_or(false)
+        || run.cfg.force_become;
     if !on {
         return Ok(None);
     }
-    let user = render_str(run, &task.kw.become_user, scope)?.or_else(|| var_str("ansible_become_user")).unwrap_or_else(|| "root".into());
-    let method = render_str(run, &task.kw.become_method, scope)?.or_else(|| var_str("ansible_become_method")).unwrap_or_else(|| "sudo".into());
+    let user = render_str(run, &task.kw.become_user, scope)?
+        .or_else(|| var_str("ansible_become_user"))
+        .unwrap_or_else(|| "root".into());
+    let method = render_str(run, &task.kw.become_method, scope)?
+        .or_else(|| var_str("ansible_become_method"))
+        .unwrap_or_else(|| "sudo".into());
     if method != "sudo" && method != "su" {
-        return Err(format!("become_method {method} is not supported (sudo, su)"));
+        return Err(format!(
+            "become_method {method} is not supported (sudo, su)"
+        ));
     }
-    let password = run.cfg.become_password.clone().or_else(|| var_str("ansible_become_password")).or_else(|| var_str("ansible_become_pass"));
-    let flags = render_str(run, &task.kw.become_flags, scope)?.or_else(|| var_str("ansible_become_flags")).unwrap_or_default();
-    Ok(Some(Become { method, user, password, flags }))
+    let password = run
+        .cfg
+        .become_password
+        .clone()
+        .or_else(|| var_str("ansible_become_password"))
+        .or_else(|| var_str("ansible_become_pass"));
+    let flags = render_str(run, &task.kw.become_flags, scope)?
+        .or_else(|| var_str("ansible_become_flags"))
+        .unwrap_or_default();
+    Ok(Some(Become {
+        method,
+        user,
+        password,
+        flags,
+    }))
 }
 
 /// Runs the task's module once (one item) on a host.
-async fn exec_once(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: &str, scope: &Scope) -> HostResult {
+async fn exec_once(
+    run: &Arc<Run>,
+    pc: &PlayCtx<'_>,
+    task: &Task,
+    host: &str,
+    scope: &Scope,
+) -> HostResult {
     let fail = |msg: String| HostResult::failed(host, &msg);
     match &task.action {
         Action::IncludeVars { args } => return include_vars(run, task, host, scope, args),
         Action::Module { .. } => {}
         _ => return HostResult::new(host, Status::Ok, Map::new()),
     }
-    let Action::Module { module, args } = &task.action else { unreachable!() };
+    let Action::Module { module, args } = &task.action else {
+        unreachable!()
+    };
     let Some(m) = modules::find(module) else {
         return fail(format!("module {module} is not available"));
     };
@@ -627,20 +841,31 @@ async fn exec_once(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: &str, sc
     };
     let mut env = Vec::new();
     if !task.kw.environment.is_empty() {
-        match run.templar.render(&Value::Object(task.kw.environment.clone()), scope) {
+        match run
+            .templar
+            .render(&Value::Object(task.kw.environment.clone()), scope)
+        {
             Ok(Value::Object(m)) => {
                 for (k, v) in m {
                     if k == "__template__" {
                         continue;
                     }
-                    env.push((k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())));
+                    env.push((
+                        k,
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string()),
+                    ));
                 }
             }
             Ok(_) => {}
             Err(e) => return fail(e),
         }
     }
-    let needs_conn = !matches!(m.spec().name, "debug" | "set_fact" | "assert" | "fail" | "pause");
+    let needs_conn = !matches!(
+        m.spec().name,
+        "debug" | "set_fact" | "assert" | "fail" | "pause"
+    );
     let conn: Arc<dyn Connection> = if needs_conn {
         match connection(run, host, scope, delegate.as_deref()).await {
             Ok(c) => c,
@@ -668,8 +893,22 @@ async fn exec_once(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: &str, sc
         search_dirs,
         timeout: None,
     };
-    let retries = task.retries.as_ref().and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).unwrap_or(3);
-    let delay = task.delay.as_ref().and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).unwrap_or(5.0);
+    let retries = task
+        .retries
+        .as_ref()
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .unwrap_or(3);
+    let delay = task
+        .delay
+        .as_ref()
+        .and_then(|v| {
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .unwrap_or(5.0);
     let attempts_max = if task.until.is_some() { retries + 1 } else { 1 };
     let mut attempt = 0;
     loop {
@@ -679,7 +918,10 @@ async fn exec_once(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: &str, sc
             Ok(o) => outcome_result(host, o),
             Err(ModError::Unreachable(msg)) => {
                 let mut r = HostResult::unreachable(host, &msg);
-                r.ignored = render_bool(run, &task.kw.ignore_unreachable, scope).ok().flatten().unwrap_or(false);
+                r.ignored = render_bool(run, &task.kw.ignore_unreachable, scope)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(false);
                 return r;
             }
             Err(ModError::Failed { msg, data }) => {
@@ -712,7 +954,12 @@ async fn exec_once(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: &str, sc
                             hr.status = if c { Status::Changed } else { Status::Ok };
                         }
                     }
-                    Err(e) => return fail(format!("The conditional check '{}' failed. The error was: {e}", when_text(cw))),
+                    Err(e) => {
+                        return fail(format!(
+                            "The conditional check '{}' failed. The error was: {e}",
+                            when_text(cw)
+                        ))
+                    }
                 }
             }
             if let Some(fw) = &task.failed_when {
@@ -723,44 +970,72 @@ async fn exec_once(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: &str, sc
                     }
                     rscope.with(l)
                 };
-                match fw.iter().map(|c| run.templar.eval_bool(c, &rscope2)).collect::<std::result::Result<Vec<bool>, _>>() {
+                match fw
+                    .iter()
+                    .map(|c| run.templar.eval_bool(c, &rscope2))
+                    .collect::<std::result::Result<Vec<bool>, _>>()
+                {
                     // failed_when items are ORed? No: a list is ANDed like `when`.
                     Ok(v) => {
                         let f = v.iter().all(|b| *b) && !v.is_empty();
-                        hr.result.insert("failed_when_result".into(), Value::Bool(f));
+                        hr.result
+                            .insert("failed_when_result".into(), Value::Bool(f));
                         if f {
                             hr.status = Status::Failed;
                             hr.result.insert("failed".into(), Value::Bool(true));
                         } else if hr.status == Status::Failed {
                             hr.result.remove("failed");
-                            let changed = hr.result.get("changed").and_then(Value::as_bool).unwrap_or(false);
+                            let changed = hr
+                                .result
+                                .get("changed")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(false);
                             hr.status = if changed { Status::Changed } else { Status::Ok };
                         }
                     }
-                    Err(e) => return fail(format!("The conditional check '{}' failed. The error was: {e}", when_text(fw))),
+                    Err(e) => {
+                        return fail(format!(
+                            "The conditional check '{}' failed. The error was: {e}",
+                            when_text(fw)
+                        ))
+                    }
                 }
             }
             if let Some(u) = &task.until {
                 let ok = run.templar.eval_bool(u, &rscope).unwrap_or(false);
                 hr.result.insert("attempts".into(), Value::from(attempt));
                 if !ok && attempt < attempts_max {
-                    run.reporter.lock().expect("reporter").retry(host, &task.display_name(), attempts_max - attempt);
+                    run.reporter.lock().expect("reporter").retry(
+                        host,
+                        &task.display_name(),
+                        attempts_max - attempt,
+                    );
                     tokio::time::sleep(Duration::from_secs_f64(delay)).await;
                     continue;
                 }
                 if !ok {
                     hr.status = Status::Failed;
                     hr.result.insert("failed".into(), Value::Bool(true));
-                    hr.result.entry("msg").or_insert(Value::String("Retries exceeded".into()));
+                    hr.result
+                        .entry("msg")
+                        .or_insert(Value::String("Retries exceeded".into()));
                 }
             }
         }
         if hr.status == Status::Failed {
-            hr.ignored = render_bool(run, &task.kw.ignore_errors, scope).ok().flatten().unwrap_or(false);
+            hr.ignored = render_bool(run, &task.kw.ignore_errors, scope)
+                .ok()
+                .flatten()
+                .unwrap_or(false);
         }
         // Facts: set_fact goes to host vars, setup to facts.
         if hr.status != Status::Failed {
-            if let Some(f) = hr.result.get("ansible_facts").and_then(Value::as_object).cloned() {
+            if let Some(f) = hr
+                .result
+                .get("ansible_facts")
+                .and_then(Value::as_object)
+                .cloned()
+            {
                 if m.spec().name == "set_fact" {
                     run.update_host(host, |s| {
                         for (k, v) in &f {
@@ -768,7 +1043,15 @@ async fn exec_once(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: &str, sc
                         }
                     });
                 } else {
-                    let target = if let Some(d) = &delegate { if task_delegate_facts(task) { d.clone() } else { host.to_string() } } else { host.to_string() };
+                    let target = if let Some(d) = &delegate {
+                        if task_delegate_facts(task) {
+                            d.clone()
+                        } else {
+                            host.to_string()
+                        }
+                    } else {
+                        host.to_string()
+                    };
                     let plain = !matches!(m.spec().name, "setup");
                     run.update_host(&target, |s| s.add_facts(&f, plain));
                 }
@@ -795,12 +1078,24 @@ fn outcome_result(host: &str, o: Outcome) -> HostResult {
     HostResult::new(host, status, o.to_value())
 }
 
-fn include_vars(run: &Arc<Run>, task: &Task, host: &str, scope: &Scope, args: &Map<String, Value>) -> HostResult {
+fn include_vars(
+    run: &Arc<Run>,
+    task: &Task,
+    host: &str,
+    scope: &Scope,
+    args: &Map<String, Value>,
+) -> HostResult {
     let rendered = match run.templar.render(&Value::Object(args.clone()), scope) {
         Ok(Value::Object(a)) => a,
         _ => return HostResult::failed(host, "include_vars: could not render arguments"),
     };
-    let name = rendered.get("_raw_params").or_else(|| rendered.get("file")).or_else(|| rendered.get("dir")).and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = rendered
+        .get("_raw_params")
+        .or_else(|| rendered.get("file"))
+        .or_else(|| rendered.get("dir"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if name.is_empty() {
         return HostResult::failed(host, "include_vars needs a file or dir");
     }
@@ -821,8 +1116,15 @@ fn include_vars(run: &Arc<Run>, task: &Task, host: &str, scope: &Scope, args: &M
     let mut vars = Map::new();
     let mut files: Vec<PathBuf> = Vec::new();
     if path.is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(&path).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
-        v.retain(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml" | "json")));
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&path)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        v.retain(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("yml" | "yaml" | "json")
+            )
+        });
         v.sort();
         files = v;
     } else {
@@ -849,12 +1151,26 @@ fn include_vars(run: &Arc<Run>, task: &Task, host: &str, scope: &Scope, args: &M
     });
     let mut r = Map::new();
     r.insert("changed".into(), Value::Bool(false));
-    r.insert("ansible_included_var_files".into(), Value::from(files.iter().map(|f| f.to_string_lossy().into_owned()).collect::<Vec<_>>()));
+    r.insert(
+        "ansible_included_var_files".into(),
+        Value::from(
+            files
+                .iter()
+                .map(|f| f.to_string_lossy().into_owned())
+                .collect::<Vec<_>>(),
+        ),
+    );
     r.insert("ansible_facts".into(), Value::Object(target));
     HostResult::new(host, Status::Ok, r)
 }
 
-async fn run_include(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, hosts: &[String], section: Section) -> Result<()> {
+async fn run_include(
+    run: &Arc<Run>,
+    pc: &PlayCtx<'_>,
+    task: &Task,
+    hosts: &[String],
+    section: Section,
+) -> Result<()> {
     // Each (host, item) may include a different file: group hosts by what they include.
     let mut groups: Vec<(String, Map<String, Value>, Vec<String>)> = Vec::new();
     for h in hosts {
@@ -862,7 +1178,11 @@ async fn run_include(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, hosts: &[Str
         let items: Vec<Option<Map<String, Value>>> = match loop_items(run, task, &scope) {
             Ok(Some(items)) => {
                 let total = items.len();
-                items.iter().enumerate().map(|(i, it)| Some(loop_layer(task, it, i, total, &items))).collect()
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, it)| Some(loop_layer(task, it, i, total, &items)))
+                    .collect()
             }
             Ok(None) => vec![None],
             Err(e) => return Err(Error::Other(format!("{}: {e}", task.loc))),
@@ -872,12 +1192,20 @@ async fn run_include(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, hosts: &[Str
                 Some(l) => scope.with(l.clone()),
                 None => scope.clone(),
             };
-            if !eval_when(run, &task.kw.when, &iscope).map_err(|e| Error::Other(format!("{}: {e}", task.loc)))? {
+            if !eval_when(run, &task.kw.when, &iscope)
+                .map_err(|e| Error::Other(format!("{}: {e}", task.loc)))?
+            {
                 continue;
             }
             let key = match &task.action {
-                Action::IncludeTasks { file, .. } => run.templar.render(file, &iscope).map_err(|e| Error::Other(format!("{}: {e}", task.loc)))?,
-                Action::IncludeRole { args } => run.templar.render(&Value::Object(args.clone()), &iscope).map_err(|e| Error::Other(format!("{}: {e}", task.loc)))?,
+                Action::IncludeTasks { file, .. } => run
+                    .templar
+                    .render(file, &iscope)
+                    .map_err(|e| Error::Other(format!("{}: {e}", task.loc)))?,
+                Action::IncludeRole { args } => run
+                    .templar
+                    .render(&Value::Object(args.clone()), &iscope)
+                    .map_err(|e| Error::Other(format!("{}: {e}", task.loc)))?,
                 _ => Value::Null,
             };
             let key = serde_json::to_string(&key).unwrap_or_default();
@@ -903,7 +1231,11 @@ async fn run_include(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, hosts: &[Str
                 let rel = spec.as_str().unwrap_or_default();
                 let path = resolve_include(rel, task);
                 if !path.is_file() {
-                    return Err(Error::Other(format!("{}: could not find or access included file {}", task.loc, path.display())));
+                    return Err(Error::Other(format!(
+                        "{}: could not find or access included file {}",
+                        task.loc,
+                        path.display()
+                    )));
                 }
                 let mut ts = playbook::load_task_file(&path, task.role.as_ref(), &run.load_ctx, 1)?;
                 if let Some(a) = apply {
@@ -915,9 +1247,11 @@ async fn run_include(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, hosts: &[Str
             }
             Action::IncludeRole { .. } => {
                 let args = spec.as_object().cloned().unwrap_or_default();
-                let req = playbook::RoleRequest::from_args(&args).map_err(|e| Error::Other(format!("{}: {e}", task.loc)))?;
+                let req = playbook::RoleRequest::from_args(&args)
+                    .map_err(|e| Error::Other(format!("{}: {e}", task.loc)))?;
                 let mut seen = Vec::new();
-                let loaded = playbook::load_role(&req, &pc.play.base_dir, &run.load_ctx, &mut seen, 1)?;
+                let loaded =
+                    playbook::load_role(&req, &pc.play.base_dir, &run.load_ctx, &mut seen, 1)?;
                 (loaded.tasks, loaded.handlers)
             }
             _ => continue,
@@ -942,5 +1276,9 @@ fn resolve_include(rel: &str, task: &Task) -> PathBuf {
     if let Some(r) = &task.role {
         cands.push(r.path.join("tasks").join(p));
     }
-    cands.iter().find(|c| c.is_file()).cloned().unwrap_or_else(|| cands.remove(0))
+    cands
+        .iter()
+        .find(|c| c.is_file())
+        .cloned()
+        .unwrap_or_else(|| cands.remove(0))
 }

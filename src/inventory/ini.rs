@@ -149,10 +149,18 @@ pub fn expand_range(pattern: &str) -> std::result::Result<Vec<String>, String> {
         return Err(format!("unclosed range in host pattern {pattern:?}"));
     };
     let close = open + close_rel;
-    let (head, inner, tail) = (&pattern[..open], &pattern[open + 1..close], &pattern[close + 1..]);
+    let (head, inner, tail) = (
+        &pattern[..open],
+        &pattern[open + 1..close],
+        &pattern[close + 1..],
+    );
     let (range, stride) = match inner.split_once(':') {
         Some((a, rest)) => match rest.split_once(':') {
-            Some((b, s)) => ((a, b), s.parse::<usize>().map_err(|_| format!("bad stride in {pattern:?}"))?),
+            Some((b, s)) => (
+                (a, b),
+                s.parse::<usize>()
+                    .map_err(|_| format!("bad stride in {pattern:?}"))?,
+            ),
             None => ((a, rest), 1),
         },
         None => return Err(format!("range {inner:?} in {pattern:?} needs a ':'")),
@@ -168,7 +176,10 @@ pub fn expand_range(pattern: &str) -> std::result::Result<Vec<String>, String> {
         for n in (x..=y).step_by(stride) {
             items.push(format!("{n:0width$}"));
         }
-    } else if a.len() == 1 && b.len() == 1 {
+    } else if a.len() == 1
+        && b.len() == 1
+        && a.chars().chain(b.chars()).all(|c| c.is_ascii_alphabetic())
+    {
         let (x, y) = (a.as_bytes()[0], b.as_bytes()[0]);
         if x > y {
             return Err(format!("range start is after its end in {pattern:?}"));

@@ -86,7 +86,8 @@ impl Inventory {
     }
 
     fn load_file(&mut self, path: &Path) -> Result<()> {
-        let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
+        // A whole inventory file may be vaulted, as in Ansible.
+        let text = crate::vault::read_text(path)?;
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if matches!(ext, "yml" | "yaml" | "json") {
             yaml_inv::parse(self, &text, path)
@@ -340,7 +341,10 @@ impl Inventory {
         if !self.hosts.contains_key("localhost") {
             let mut vars = Map::new();
             vars.insert("ansible_connection".into(), Value::String("local".into()));
-            vars.insert("ansible_python_interpreter".into(), Value::String("/usr/bin/env python3".into()));
+            vars.insert(
+                "ansible_python_interpreter".into(),
+                Value::String("/usr/bin/env python3".into()),
+            );
             self.hosts.insert(
                 "localhost".into(),
                 Host {
@@ -366,9 +370,11 @@ fn ignored_inventory_file(p: &Path) -> bool {
     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
     name.starts_with('.')
         || name.ends_with('~')
-        || [".orig", ".ini.bak", ".retry", ".pyc", ".pyo", ".cfg", ".md", ".txt"]
-            .iter()
-            .any(|s| name.ends_with(s))
+        || [
+            ".orig", ".ini.bak", ".retry", ".pyc", ".pyo", ".cfg", ".md", ".txt",
+        ]
+        .iter()
+        .any(|s| name.ends_with(s))
 }
 
 #[cfg(test)]

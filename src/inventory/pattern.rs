@@ -17,7 +17,9 @@ pub fn select(inv: &Inventory, pattern: &str) -> Result<Vec<String>> {
         } else if let Some(t) = term.strip_prefix('!') {
             exclude.extend(match_term(inv, t)?);
         } else {
-            include.get_or_insert_with(IndexSet::new).extend(match_term(inv, &term)?);
+            include
+                .get_or_insert_with(IndexSet::new)
+                .extend(match_term(inv, &term)?);
         }
     }
     let mut set = include.unwrap_or_else(|| inv.group_hosts("all").into_iter().collect());
@@ -26,13 +28,21 @@ pub fn select(inv: &Inventory, pattern: &str) -> Result<Vec<String>> {
     }
     set.retain(|h| !exclude.contains(h));
     // Inventory order, whatever the order of the terms.
-    Ok(inv.hosts.keys().filter(|h| set.contains(*h)).cloned().collect())
+    Ok(inv
+        .hosts
+        .keys()
+        .filter(|h| set.contains(*h))
+        .cloned()
+        .collect())
 }
 
 /// Splits on `:` and `,`, but keeps regexes (`~...`) and IPv6 literals whole.
 fn split_terms(pattern: &str) -> Vec<String> {
     let sep = if pattern.contains(',') { ',' } else { ':' };
-    if sep == ':' && (pattern.starts_with('~') || pattern.matches(':').count() > 2 && !pattern.contains(['&', '!'])) {
+    if sep == ':'
+        && (pattern.starts_with('~')
+            || pattern.matches(':').count() > 2 && !pattern.contains(['&', '!']))
+    {
         return vec![pattern.to_string()];
     }
     // Separators inside `[...]` subscripts belong to the subscript.
@@ -65,8 +75,18 @@ fn match_term(inv: &Inventory, term: &str) -> Result<IndexSet<String>> {
     } else if let Some(re) = base.strip_prefix('~') {
         let re = regex::Regex::new(re)
             .map_err(|e| Error::Usage(format!("invalid regex in host pattern {term:?}: {e}")))?;
-        let mut v: Vec<String> = inv.hosts.keys().filter(|h| re.is_match(h)).cloned().collect();
-        v.extend(inv.groups.keys().filter(|g| re.is_match(g)).flat_map(|g| inv.group_hosts(g)));
+        let mut v: Vec<String> = inv
+            .hosts
+            .keys()
+            .filter(|h| re.is_match(h))
+            .cloned()
+            .collect();
+        v.extend(
+            inv.groups
+                .keys()
+                .filter(|g| re.is_match(g))
+                .flat_map(|g| inv.group_hosts(g)),
+        );
         v
     } else if inv.groups.contains_key(base) {
         inv.group_hosts(base)
@@ -75,8 +95,18 @@ fn match_term(inv: &Inventory, term: &str) -> Result<IndexSet<String>> {
     } else if base.contains(['*', '?', '[']) {
         let pat = glob::Pattern::new(base)
             .map_err(|e| Error::Usage(format!("invalid glob in host pattern {term:?}: {e}")))?;
-        let mut v: Vec<String> = inv.hosts.keys().filter(|h| pat.matches(h)).cloned().collect();
-        v.extend(inv.groups.keys().filter(|g| pat.matches(g)).flat_map(|g| inv.group_hosts(g)));
+        let mut v: Vec<String> = inv
+            .hosts
+            .keys()
+            .filter(|h| pat.matches(h))
+            .cloned()
+            .collect();
+        v.extend(
+            inv.groups
+                .keys()
+                .filter(|g| pat.matches(g))
+                .flat_map(|g| inv.group_hosts(g)),
+        );
         v
     } else {
         Vec::new()
@@ -90,7 +120,11 @@ fn match_term(inv: &Inventory, term: &str) -> Result<IndexSet<String>> {
             None => start + 1,
         }
         .min(hosts.len());
-        hosts = if start < end { hosts[start..end].to_vec() } else { Vec::new() };
+        hosts = if start < end {
+            hosts[start..end].to_vec()
+        } else {
+            Vec::new()
+        };
     }
     Ok(hosts.into_iter().collect())
 }
@@ -106,8 +140,16 @@ fn split_subscript(term: &str) -> (&str, Option<(i64, Option<i64>)>) {
     let inner = &term[open + 1..term.len() - 1];
     let parsed = match inner.split_once(':') {
         Some((a, b)) => {
-            let a = if a.is_empty() { Some(0) } else { a.parse().ok() };
-            let b = if b.is_empty() { Some(-1) } else { b.parse().ok() };
+            let a = if a.is_empty() {
+                Some(0)
+            } else {
+                a.parse().ok()
+            };
+            let b = if b.is_empty() {
+                Some(-1)
+            } else {
+                b.parse().ok()
+            };
             a.zip(b).map(|(a, b)| (a, Some(b)))
         }
         None => inner.parse().ok().map(|a| (a, None)),

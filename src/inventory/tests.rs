@@ -24,7 +24,14 @@ port=80
 #[test]
 fn ini_groups_ranges_vars() {
     let inv = inv_from(INI);
-    assert_eq!(inv.group_hosts("web"), vec!["web01.example.com", "web02.example.com", "web03.example.com"]);
+    assert_eq!(
+        inv.group_hosts("web"),
+        vec![
+            "web01.example.com",
+            "web02.example.com",
+            "web03.example.com"
+        ]
+    );
     assert_eq!(inv.group_hosts("prod").len(), 4);
     assert_eq!(inv.group_hosts("ungrouped"), vec!["lone"]);
     let v = inv.host_vars("db1");
@@ -43,12 +50,25 @@ fn patterns() {
     let sel = |p: &str| pattern::select(&inv, p).unwrap();
     assert_eq!(sel("all").len(), 5);
     assert_eq!(sel("web:db").len(), 4);
-    assert_eq!(sel("prod:!db"), vec!["web01.example.com", "web02.example.com", "web03.example.com"]);
+    assert_eq!(
+        sel("prod:!db"),
+        vec![
+            "web01.example.com",
+            "web02.example.com",
+            "web03.example.com"
+        ]
+    );
     assert_eq!(sel("prod:&db"), vec!["db1"]);
     assert_eq!(sel("web*.example.com").len(), 3);
-    assert_eq!(sel("~web0[12]"), vec!["web01.example.com", "web02.example.com"]);
+    assert_eq!(
+        sel("~web0[12]"),
+        vec!["web01.example.com", "web02.example.com"]
+    );
     assert_eq!(sel("web[0]"), vec!["web01.example.com"]);
-    assert_eq!(sel("web[1:2]"), vec!["web02.example.com", "web03.example.com"]);
+    assert_eq!(
+        sel("web[1:2]"),
+        vec!["web02.example.com", "web03.example.com"]
+    );
     assert_eq!(sel("web,lone").len(), 4);
     assert!(sel("nosuch").is_empty());
 }
@@ -63,12 +83,25 @@ fn yaml_inventory_and_group_vars() {
     .unwrap();
     std::fs::create_dir_all(dir.path().join("group_vars/app")).unwrap();
     std::fs::write(dir.path().join("group_vars/all.yml"), "a: 10\n").unwrap();
-    std::fs::write(dir.path().join("group_vars/app/main.yml"), "c: 30\nd: yes\n").unwrap();
+    std::fs::write(
+        dir.path().join("group_vars/app/main.yml"),
+        "c: 30\nd: yes\n",
+    )
+    .unwrap();
     std::fs::create_dir_all(dir.path().join("host_vars")).unwrap();
     std::fs::write(dir.path().join("host_vars/h2"), "b: 5\n").unwrap();
-    let inv = Inventory::load(&[dir.path().join("hosts.yml").to_string_lossy().into_owned()]).unwrap();
+    let inv =
+        Inventory::load(&[dir.path().join("hosts.yml").to_string_lossy().into_owned()]).unwrap();
     let h1 = inv.host_vars("h1");
-    assert_eq!((h1["a"].clone(), h1["b"].clone(), h1["c"].clone(), h1["d"].clone()), (10.into(), 2.into(), 30.into(), true.into()));
+    assert_eq!(
+        (
+            h1["a"].clone(),
+            h1["b"].clone(),
+            h1["c"].clone(),
+            h1["d"].clone()
+        ),
+        (10.into(), 2.into(), 30.into(), true.into())
+    );
     assert_eq!(inv.host_vars("h2")["b"], 5);
     let list = inv.to_list_json();
     assert_eq!(list["app"]["hosts"], serde_json::json!(["h1", "h2"]));
@@ -80,10 +113,14 @@ fn ini_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.ini");
     std::fs::write(&p, "[web\nh1\n").unwrap();
-    let e = Inventory::load(&[p.to_string_lossy().into_owned()]).unwrap_err().to_string();
+    let e = Inventory::load(&[p.to_string_lossy().into_owned()])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("bad.ini:1:1"), "{e}");
     std::fs::write(&p, "[web]\nh1 novalue\n").unwrap();
-    let e = Inventory::load(&[p.to_string_lossy().into_owned()]).unwrap_err().to_string();
+    let e = Inventory::load(&[p.to_string_lossy().into_owned()])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("bad.ini:2:"), "{e}");
 }
 

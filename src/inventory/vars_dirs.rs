@@ -17,7 +17,11 @@ pub fn load(inv: &mut Inventory, dir: &Path) -> Result<()> {
         entries.sort();
         let mut per_name: Vec<(String, Map<String, Value>)> = Vec::new();
         for entry in entries {
-            let fname = entry.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+            let fname = entry
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("")
+                .to_string();
             if fname.starts_with('.') {
                 continue;
             }
@@ -55,18 +59,29 @@ fn strip_vars_ext(name: &str) -> &str {
 }
 
 fn is_vars_file(name: &str) -> bool {
-    !name.ends_with('~') && (name.ends_with(".yml") || name.ends_with(".yaml") || name.ends_with(".json") || !name.contains('.'))
+    !name.ends_with('~')
+        && (name.ends_with(".yml")
+            || name.ends_with(".yaml")
+            || name.ends_with(".json")
+            || !name.contains('.'))
 }
 
 fn load_dir(dir: &Path) -> Result<Map<String, Value>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::Io { path: dir.to_path_buf(), source: e })?
+        .map_err(|e| Error::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     files.sort();
     let mut out = Map::new();
     for f in files {
-        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         if f.is_dir() {
             out.extend(load_dir(&f)?);
         } else if !name.starts_with('.') && is_vars_file(&name) {
@@ -87,7 +102,10 @@ pub fn load_vars_file(path: &Path) -> Result<Map<String, Value>> {
         Value::Null => Ok(Map::new()),
         _ => Err(Error::parse(
             Location::new(path, doc.root.line, doc.root.col),
-            format!("a variables file must be a mapping, found a {}", doc.root.type_name()),
+            format!(
+                "a variables file must be a mapping, found a {}",
+                doc.root.type_name()
+            ),
         )
         .with_snippet()),
     }

@@ -32,10 +32,15 @@ fn group(inv: &mut Inventory, name: &str, node: &Node, path: &Path) -> Result<()
     if node.is_null() {
         return Ok(());
     }
-    let bad = |n: &Node, msg: String| Error::parse(Location::new(path, n.line, n.col), msg).with_snippet();
-    let map = node
-        .as_map()
-        .ok_or_else(|| bad(node, format!("group {name:?} must be a mapping with hosts/vars/children")))?;
+    let bad = |n: &Node, msg: String| {
+        Error::parse(Location::new(path, n.line, n.col), msg).with_snippet()
+    };
+    let map = node.as_map().ok_or_else(|| {
+        bad(
+            node,
+            format!("group {name:?} must be a mapping with hosts/vars/children"),
+        )
+    })?;
     for (k, v) in map {
         match k.key_str().as_str() {
             "hosts" => {
@@ -49,7 +54,12 @@ fn group(inv: &mut Inventory, name: &str, node: &Node, path: &Path) -> Result<()
                     let vars = match yaml::to_json(hv) {
                         serde_json::Value::Object(m) => m,
                         serde_json::Value::Null => Default::default(),
-                        _ => return Err(bad(hv, format!("variables of host {:?} must be a mapping", h.key_str()))),
+                        _ => {
+                            return Err(bad(
+                                hv,
+                                format!("variables of host {:?} must be a mapping", h.key_str()),
+                            ))
+                        }
                     };
                     for hn in super::ini::expand_range(&h.key_str()).map_err(|m| bad(h, m))? {
                         inv.add_host(name, &hn).vars.extend(vars.clone());
@@ -65,21 +75,21 @@ fn group(inv: &mut Inventory, name: &str, node: &Node, path: &Path) -> Result<()
                 if v.is_null() {
                     continue;
                 }
-                let children = v
-                    .as_map()
-                    .ok_or_else(|| bad(v, format!("children of group {name:?} must be a mapping")))?;
+                let children = v.as_map().ok_or_else(|| {
+                    bad(v, format!("children of group {name:?} must be a mapping"))
+                })?;
                 for (c, cv) in children {
                     let cname = c.key_str();
                     inv.add_child(name, &cname);
                     group(inv, &cname, cv, path)?;
                 }
             }
-            other => {
-                return Err(bad(
-                    k,
-                    format!("unknown key {other:?} in group {name:?} (expected hosts, vars or children)"),
-                ))
-            }
+            other => return Err(bad(
+                k,
+                format!(
+                    "unknown key {other:?} in group {name:?} (expected hosts, vars or children)"
+                ),
+            )),
         }
     }
     Ok(())

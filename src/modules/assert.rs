@@ -43,11 +43,18 @@ impl Module for Assert {
             None => Vec::new(),
         };
         for c in &conds {
-            let ok = ctx.templar.eval_bool(c, ctx.scope).map_err(ModError::fail)?;
+            let ok = ctx
+                .templar
+                .eval_bool(c, ctx.scope)
+                .map_err(ModError::fail)?;
             if !ok {
                 let msg = args
                     .get("fail_msg")
-                    .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    })
                     .unwrap_or_else(|| "Assertion failed".into());
                 let mut data = serde_json::Map::new();
                 data.insert("assertion".into(), c.clone());
@@ -57,7 +64,11 @@ impl Module for Assert {
         }
         let msg = args
             .get("success_msg")
-            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
             .unwrap_or_else(|| "All assertions passed".into());
         Ok(Outcome::ok().msg(msg))
     }
@@ -69,7 +80,14 @@ impl Module for Fail {
         &FAIL
     }
     async fn run(&self, args: &Args, _ctx: &Ctx<'_>) -> ModResult {
-        let msg = args.get("msg").map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).unwrap_or_default();
+        let msg = args
+            .get("msg")
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .unwrap_or_default();
         Err(ModError::fail(msg))
     }
 }

@@ -10,16 +10,59 @@ use crate::connection::{join_argv, quote};
 const COMMON: &[Param] = &[
     Param::new("_raw_params", Kind::Str, "The command to run (free form)."),
     Param::new("cmd", Kind::Str, "The command to run, as a parameter."),
-    Param::new("argv", Kind::List, "The command as a list of arguments (command only)."),
-    Param::new("chdir", Kind::Path, "Change into this directory before running the command."),
-    Param::new("creates", Kind::Path, "A file name; when it already exists, this step is not run."),
-    Param::new("removes", Kind::Path, "A file name; when it does not exist, this step is not run."),
-    Param::new("stdin", Kind::Str, "Data passed to the command on standard input."),
-    Param::new("stdin_add_newline", Kind::Bool, "Add a newline to stdin data.").default("yes"),
-    Param::new("strip_empty_ends", Kind::Bool, "Strip empty lines from the end of stdout/stderr.").default("yes"),
-    Param::new("executable", Kind::Path, "Shell used to run the command (shell, raw)."),
-    Param::new("expand_argument_vars", Kind::Bool, "Accepted for compatibility.").default("yes"),
-    Param::new("warn", Kind::Bool, "Accepted for compatibility (removed in Ansible 2.14)."),
+    Param::new(
+        "argv",
+        Kind::List,
+        "The command as a list of arguments (command only).",
+    ),
+    Param::new(
+        "chdir",
+        Kind::Path,
+        "Change into this directory before running the command.",
+    ),
+    Param::new(
+        "creates",
+        Kind::Path,
+        "A file name; when it already exists, this step is not run.",
+    ),
+    Param::new(
+        "removes",
+        Kind::Path,
+        "A file name; when it does not exist, this step is not run.",
+    ),
+    Param::new(
+        "stdin",
+        Kind::Str,
+        "Data passed to the command on standard input.",
+    ),
+    Param::new(
+        "stdin_add_newline",
+        Kind::Bool,
+        "Add a newline to stdin data.",
+    )
+    .default("yes"),
+    Param::new(
+        "strip_empty_ends",
+        Kind::Bool,
+        "Strip empty lines from the end of stdout/stderr.",
+    )
+    .default("yes"),
+    Param::new(
+        "executable",
+        Kind::Path,
+        "Shell used to run the command (shell, raw).",
+    ),
+    Param::new(
+        "expand_argument_vars",
+        Kind::Bool,
+        "Accepted for compatibility.",
+    )
+    .default("yes"),
+    Param::new(
+        "warn",
+        Kind::Bool,
+        "Accepted for compatibility (removed in Ansible 2.14).",
+    ),
 ];
 
 pub static COMMAND: ModuleSpec = ModuleSpec {
@@ -29,13 +72,22 @@ pub static COMMAND: ModuleSpec = ModuleSpec {
 };
 pub static SHELL: ModuleSpec = ModuleSpec {
     free_form: true,
-    example: "- ansible.builtin.shell: echo $HOME > /tmp/home.txt\n  args:\n    creates: /tmp/home.txt\n",
-    ..ModuleSpec::new("shell", "Execute shell commands on the target (through /bin/sh).", COMMON)
+    example:
+        "- ansible.builtin.shell: echo $HOME > /tmp/home.txt\n  args:\n    creates: /tmp/home.txt\n",
+    ..ModuleSpec::new(
+        "shell",
+        "Execute shell commands on the target (through /bin/sh).",
+        COMMON,
+    )
 };
 pub static RAW: ModuleSpec = ModuleSpec {
     free_form: true,
     example: "- ansible.builtin.raw: uptime\n",
-    ..ModuleSpec::new("raw", "Run a command line as is over the connection.", COMMON)
+    ..ModuleSpec::new(
+        "raw",
+        "Run a command line as is over the connection.",
+        COMMON,
+    )
 };
 
 pub struct Command;
@@ -89,7 +141,8 @@ async fn run(flavor: Flavor, args: &Args, ctx: &Ctx<'_>) -> ModResult {
                 args.list("argv")
             } else {
                 let s = raw.ok_or_else(|| ModError::fail("no command given"))?;
-                shlex::split(s).ok_or_else(|| ModError::fail(format!("could not parse command line: {s}")))?
+                shlex::split(s)
+                    .ok_or_else(|| ModError::fail(format!("could not parse command line: {s}")))?
             };
             if argv.is_empty() {
                 return Err(ModError::fail("no command given"));
@@ -97,7 +150,9 @@ async fn run(flavor: Flavor, args: &Args, ctx: &Ctx<'_>) -> ModResult {
             (join_argv(&argv), Value::from(argv))
         }
         _ => {
-            let s = raw.ok_or_else(|| ModError::fail("no command given"))?.to_string();
+            let s = raw
+                .ok_or_else(|| ModError::fail("no command given"))?
+                .to_string();
             let line = match args.str("executable") {
                 Some(exe) => format!("{} -c {}", quote(exe), quote(&s)),
                 None => s.clone(),
@@ -107,20 +162,33 @@ async fn run(flavor: Flavor, args: &Args, ctx: &Ctx<'_>) -> ModResult {
     };
     let mut script = String::new();
     if let Some(c) = args.str("creates") {
-        script.push_str(&format!("if [ -e {} ]; then printf {SKIP}C; exit 0; fi\n", quote(c)));
+        script.push_str(&format!(
+            "if [ -e {} ]; then printf {SKIP}C; exit 0; fi\n",
+            quote(c)
+        ));
     }
     if let Some(r) = args.str("removes") {
-        script.push_str(&format!("if [ ! -e {} ]; then printf {SKIP}R; exit 0; fi\n", quote(r)));
+        script.push_str(&format!(
+            "if [ ! -e {} ]; then printf {SKIP}R; exit 0; fi\n",
+            quote(r)
+        ));
     }
     let guarded = !script.is_empty();
     if ctx.check_mode {
         if !guarded {
-            return Ok(Outcome { skipped: true, ..Outcome::ok() }.msg("Command would have run if not in check mode"));
+            return Ok(Outcome {
+                skipped: true,
+                ..Outcome::ok()
+            }
+            .msg("Command would have run if not in check mode"));
         }
         // Only evaluate the guards.
         let out = ctx.sh(&script).await?;
-        return Ok(guard_outcome(&out.stdout_str(), args, &cmd_value)
-            .unwrap_or_else(|| Outcome::changed(true).msg("Command would have run if not in check mode")));
+        return Ok(
+            guard_outcome(&out.stdout_str(), args, &cmd_value).unwrap_or_else(|| {
+                Outcome::changed(true).msg("Command would have run if not in check mode")
+            }),
+        );
     }
     if let Some(d) = args.str("chdir") {
         script.push_str(&format!("cd {} || exit 1\n", quote(d)));
@@ -156,8 +224,14 @@ async fn run(flavor: Flavor, args: &Args, ctx: &Ctx<'_>) -> ModResult {
     let mut o = Outcome::changed(true)
         .with("cmd", cmd_value)
         .with("rc", out.rc)
-        .with("stdout_lines", stdout.lines().map(str::to_string).collect::<Vec<_>>())
-        .with("stderr_lines", stderr.lines().map(str::to_string).collect::<Vec<_>>())
+        .with(
+            "stdout_lines",
+            stdout.lines().map(str::to_string).collect::<Vec<_>>(),
+        )
+        .with(
+            "stderr_lines",
+            stderr.lines().map(str::to_string).collect::<Vec<_>>(),
+        )
         .with("stdout", stdout)
         .with("stderr", stderr)
         .with("start", start.format(fmt).to_string())
@@ -181,9 +255,15 @@ async fn run(flavor: Flavor, args: &Args, ctx: &Ctx<'_>) -> ModResult {
 
 fn guard_outcome(stdout: &str, args: &Args, cmd: &Value) -> Option<Outcome> {
     let msg = if stdout.starts_with(&format!("{SKIP}C")) {
-        format!("Did not run command since '{}' exists", args.str("creates").unwrap_or_default())
+        format!(
+            "Did not run command since '{}' exists",
+            args.str("creates").unwrap_or_default()
+        )
     } else if stdout.starts_with(&format!("{SKIP}R")) {
-        format!("Did not run command since '{}' does not exist", args.str("removes").unwrap_or_default())
+        format!(
+            "Did not run command since '{}' does not exist",
+            args.str("removes").unwrap_or_default()
+        )
     } else {
         return None;
     };
@@ -191,7 +271,13 @@ fn guard_outcome(stdout: &str, args: &Args, cmd: &Value) -> Option<Outcome> {
         Outcome::ok()
             .with("cmd", cmd.clone())
             .with("rc", 0)
-            .with("stdout", format!("skipped, since {}", msg.trim_start_matches("Did not run command since ")))
+            .with(
+                "stdout",
+                format!(
+                    "skipped, since {}",
+                    msg.trim_start_matches("Did not run command since ")
+                ),
+            )
             .with("stdout_lines", Vec::<String>::new())
             .with("stderr", "")
             .msg(msg),

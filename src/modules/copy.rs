@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 
 use super::util::{self, Place};
-use super::{Args, Ctx, ModError, ModResult, Module, ModuleSpec, Outcome, Param, Kind};
+use super::{Args, Ctx, Kind, ModError, ModResult, Module, ModuleSpec, Outcome, Param};
 use crate::connection::quote;
 
 /// Parameters shared by modules that place a file (copy, template).
@@ -28,7 +28,6 @@ macro_rules! with_file_params {
     ]};
 }
 
-
 pub static SPEC: ModuleSpec = ModuleSpec {
     mutually_exclusive: &[&["content", "src"]],
     required_one_of: &[&["content", "src"]],
@@ -48,21 +47,34 @@ pub static SPEC: ModuleSpec = ModuleSpec {
 pub struct Copy;
 
 /// Places `data` at `dest` unless it is already there; shared with `template`.
-pub async fn put_content(ctx: &Ctx<'_>, args: &Args, data: &[u8], dest: &str, src: Option<&str>) -> ModResult {
+pub async fn put_content(
+    ctx: &Ctx<'_>,
+    args: &Args,
+    data: &[u8],
+    dest: &str,
+    src: Option<&str>,
+) -> ModResult {
     let st = util::stat(ctx, dest, true).await?;
     let dest = if st.kind == "directory" {
-        let name = src
-            .and_then(|s| Path::new(s).file_name())
-            .ok_or_else(|| ModError::fail(format!("dest {dest} is a directory; give a file name")))?;
+        let name = src.and_then(|s| Path::new(s).file_name()).ok_or_else(|| {
+            ModError::fail(format!("dest {dest} is a directory; give a file name"))
+        })?;
         format!("{}/{}", dest.trim_end_matches('/'), name.to_string_lossy())
     } else {
         dest.to_string()
     };
-    let st = if dest != args.str("dest").unwrap_or_default() { util::stat(ctx, &dest, true).await? } else { st };
+    let st = if dest != args.str("dest").unwrap_or_default() {
+        util::stat(ctx, &dest, true).await?
+    } else {
+        st
+    };
     let sum = util::sha1_hex(data);
     let same = st.exists && st.checksum.as_deref() == Some(sum.as_str());
     let skip = st.exists && !args.bool("force");
-    let mut o = Outcome::ok().with("dest", dest.clone()).with("checksum", sum.clone()).with("size", data.len());
+    let mut o = Outcome::ok()
+        .with("dest", dest.clone())
+        .with("checksum", sum.clone())
+        .with("size", data.len());
     if let Some(s) = src {
         o = o.with("src", s);
     }
@@ -83,24 +95,39 @@ pub async fn put_content(ctx: &Ctx<'_>, args: &Args, data: &[u8], dest: &str, sr
     o.changed = true;
     if ctx.diff_mode {
         let before = if st.exists && st.size < 256 * 1024 {
-            util::read(ctx, &dest).await?.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+            util::read(ctx, &dest)
+                .await?
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default()
         } else {
             String::new()
         };
-        let after = if data.len() < 256 * 1024 { String::from_utf8_lossy(data).into_owned() } else { "<large file>".into() };
+        let after = if data.len() < 256 * 1024 {
+            String::from_utf8_lossy(data).into_owned()
+        } else {
+            "<large file>".into()
+        };
         o = o.diff(util::text_diff(&before, &after, &dest));
     }
     if ctx.check_mode {
         return Ok(o);
     }
     let mode = match args.get("mode") {
-        Some(m) => util::parse_mode(m, if st.exists { st.mode } else { 0o644 }, false).map_err(ModError::fail)?,
+        Some(m) => util::parse_mode(m, if st.exists { st.mode } else { 0o644 }, false)
+            .map_err(ModError::fail)?,
         None => None,
     };
     let backup = util::place(
         ctx,
         data,
-        &Place { dest: &dest, mode, owner: args.str("owner"), group: args.str("group"), validate: args.str("validate"), backup: args.bool("backup") },
+        &Place {
+            dest: &dest,
+            mode,
+            owner: args.str("owner"),
+            group: args.str("group"),
+            validate: args.str("validate"),
+            backup: args.bool("backup"),
+        },
     )
     .await?;
     if let Some(b) = backup {
@@ -136,30 +163,70 @@ impl Module for Copy {
         if path.is_dir() {
             return copy_dir(ctx, args, &path, src.ends_with('/'), dest).await;
         }
-        let data = std::fs::read(&path).map_err(|e| ModError::fail(format!("{}: {e}", path.display())))?;
-        let dest = if dest.ends_with('/') { format!("{dest}{}", path.file_name().unwrap_or_default().to_string_lossy()) } else { dest.to_string() };
+        let data =
+            std::fs::read(&path).map_err(|e| ModError::fail(format!("{}: {e}", path.display())))?;
+        let dest = if dest.ends_with('/') {
+            format!(
+                "{dest}{}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            )
+        } else {
+            dest.to_string()
+        };
         put_content(ctx, args, &data, &dest, Some(&path.to_string_lossy())).await
     }
 }
 
 /// Recursive copy of a controller directory: `src/` copies its contents, `src` the directory itself.
-async fn copy_dir(ctx: &Ctx<'_>, args: &Args, dir: &Path, contents_only: bool, dest: &str) -> ModResult {
-    let root = if contents_only { dest.trim_end_matches('/').to_string() } else { format!("{}/{}", dest.trim_end_matches('/'), dir.file_name().unwrap_or_default().to_string_lossy()) };
+async fn copy_dir(
+    ctx: &Ctx<'_>,
+    args: &Args,
+    dir: &Path,
+    contents_only: bool,
+    dest: &str,
+) -> ModResult {
+    let root = if contents_only {
+        dest.trim_end_matches('/').to_string()
+    } else {
+        format!(
+            "{}/{}",
+            dest.trim_end_matches('/'),
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        )
+    };
     let mut files: Vec<PathBuf> = Vec::new();
     let mut dirs: Vec<PathBuf> = Vec::new();
-    walk(dir, &mut files, &mut dirs).map_err(|e| ModError::fail(format!("{}: {e}", dir.display())))?;
+    walk(dir, &mut files, &mut dirs)
+        .map_err(|e| ModError::fail(format!("{}: {e}", dir.display())))?;
     let mut changed = false;
-    let dmode = args.get("directory_mode").and_then(|m| util::parse_mode(m, 0o755, true).ok().flatten());
+    let dmode = args
+        .get("directory_mode")
+        .and_then(|m| util::parse_mode(m, 0o755, true).ok().flatten());
     let mut mk = vec![root.clone()];
-    mk.extend(dirs.iter().map(|d| format!("{root}/{}", d.strip_prefix(dir).unwrap_or(d).to_string_lossy())));
-    let check: String = mk.iter().map(|d| format!("[ -d {} ] || echo MISSING", quote(d))).collect::<Vec<_>>().join("\n");
+    mk.extend(dirs.iter().map(|d| {
+        format!(
+            "{root}/{}",
+            d.strip_prefix(dir).unwrap_or(d).to_string_lossy()
+        )
+    }));
+    let check: String = mk
+        .iter()
+        .map(|d| format!("[ -d {} ] || echo MISSING", quote(d)))
+        .collect::<Vec<_>>()
+        .join("\n");
     let out = ctx.sh(&check).await?;
     if out.stdout_str().contains("MISSING") {
         changed = true;
         if !ctx.check_mode {
             let mut s = String::from("set -e\n");
             for d in &mk {
-                s.push_str(&format!("[ -d {0} ] || {{ mkdir -p {0}; {1} }}\n", quote(d), dmode.map(|m| format!("chmod {m:o} {};", quote(d))).unwrap_or_default()));
+                s.push_str(&format!(
+                    "[ -d {0} ] || {{ mkdir -p {0}; {1} }}\n",
+                    quote(d),
+                    dmode
+                        .map(|m| format!("chmod {m:o} {};", quote(d)))
+                        .unwrap_or_default()
+                ));
             }
             let out = ctx.sh(&s).await?;
             if out.rc != 0 {
@@ -177,11 +244,15 @@ async fn copy_dir(ctx: &Ctx<'_>, args: &Args, dir: &Path, contents_only: bool, d
         let o = put_content(ctx, args, &data, &target, Some(&f.to_string_lossy())).await?;
         changed |= o.changed;
     }
-    Ok(Outcome::changed(changed).with("dest", root).with("src", dir.to_string_lossy().into_owned()))
+    Ok(Outcome::changed(changed)
+        .with("dest", root)
+        .with("src", dir.to_string_lossy().into_owned()))
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>, dirs: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     entries.sort();
     for e in entries {
         if e.is_dir() {
@@ -200,7 +271,9 @@ async fn remote_copy(ctx: &Ctx<'_>, args: &Args, src: &str, dest: &str) -> ModRe
         return Err(ModError::fail(format!("Source {src} not found")));
     }
     if s.kind == "directory" {
-        return Err(ModError::fail("remote_src of a directory is not supported by ferry yet"));
+        return Err(ModError::fail(
+            "remote_src of a directory is not supported by ferry yet",
+        ));
     }
     let d = util::stat(ctx, dest, true).await?;
     let mut o = Outcome::ok().with("dest", dest).with("src", src);
@@ -221,6 +294,18 @@ async fn remote_copy(ctx: &Ctx<'_>, args: &Args, src: &str, dest: &str) -> ModRe
         Some(m) => util::parse_mode(m, s.mode, false).map_err(ModError::fail)?,
         None => Some(s.mode & 0o7777),
     };
-    util::place(ctx, &data, &Place { dest, mode, owner: args.str("owner"), group: args.str("group"), validate: args.str("validate"), backup: args.bool("backup") }).await?;
+    util::place(
+        ctx,
+        &data,
+        &Place {
+            dest,
+            mode,
+            owner: args.str("owner"),
+            group: args.str("group"),
+            validate: args.str("validate"),
+            backup: args.bool("backup"),
+        },
+    )
+    .await?;
     Ok(o)
 }

@@ -29,16 +29,23 @@ impl Module for Debug {
     async fn run(&self, args: &Args, ctx: &Ctx<'_>) -> ModResult {
         if let Some(var) = args.str("var") {
             let v = match ctx.templar.eval_expr(var, ctx.scope) {
-                Ok(Value::Null) if ctx.scope.get(var).is_none() && !var.contains(['.', '[', '|']) => {
+                Ok(Value::Null)
+                    if ctx.scope.get(var).is_none() && !var.contains(['.', '[', '|']) =>
+                {
                     Value::String("VARIABLE IS NOT DEFINED!".into())
                 }
                 Ok(v) => v,
-                Err(e) if e.contains("undefined") => Value::String("VARIABLE IS NOT DEFINED!".into()),
+                Err(e) if e.contains("undefined") => {
+                    Value::String("VARIABLE IS NOT DEFINED!".into())
+                }
                 Err(e) => return Err(super::ModError::fail(e)),
             };
             return Ok(Outcome::ok().with(var, v));
         }
-        let msg = args.get("msg").cloned().unwrap_or(Value::String("Hello world!".into()));
+        let msg = args
+            .get("msg")
+            .cloned()
+            .unwrap_or(Value::String("Hello world!".into()));
         let mut o = Outcome::ok();
         o.data.insert("msg".into(), msg);
         Ok(o)

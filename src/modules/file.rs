@@ -52,7 +52,12 @@ fn state_name(s: &RStat) -> &str {
 }
 
 /// Commands that bring owner/group/mode to what is asked, or none.
-pub fn attr_fixes(args: &Args, path: &str, st: &RStat, recurse: bool) -> Result<Vec<String>, ModError> {
+pub fn attr_fixes(
+    args: &Args,
+    path: &str,
+    st: &RStat,
+    recurse: bool,
+) -> Result<Vec<String>, ModError> {
     let mut cmds = Vec::new();
     let q = quote(path);
     let r = if recurse { "-R " } else { "" };
@@ -88,7 +93,13 @@ impl Module for File {
         let q = quote(&path);
         let st = util::stat(ctx, &path, false).await?;
         let before = state_name(&st).to_string();
-        let state = args.str("state").map(str::to_string).unwrap_or_else(|| if st.exists { before.clone() } else { "file".into() });
+        let state = args.str("state").map(str::to_string).unwrap_or_else(|| {
+            if st.exists {
+                before.clone()
+            } else {
+                "file".into()
+            }
+        });
         let mut cmds: Vec<String> = Vec::new();
         let recurse = args.bool("recurse");
         match state.as_str() {
@@ -101,16 +112,36 @@ impl Module for File {
                 if !st.exists {
                     cmds.push(format!("mkdir -p -- {q}"));
                 } else if st.kind != "directory" && !(st.kind == "link" && args.bool("follow")) {
-                    return Err(ModError::fail(format!("{path} already exists as a {}", st.kind)));
+                    return Err(ModError::fail(format!(
+                        "{path} already exists as a {}",
+                        st.kind
+                    )));
                 }
                 if recurse && st.exists && recursive_differs(args, ctx, &path).await? {
                     cmds.extend(attr_fixes(args, &path, &st, true)?);
                 } else if !recurse {
-                    let base = if st.exists { st.clone() } else { RStat { kind: "directory".into(), mode: 0o755, ..RStat::default() } };
+                    let base = if st.exists {
+                        st.clone()
+                    } else {
+                        RStat {
+                            kind: "directory".into(),
+                            mode: 0o755,
+                            ..RStat::default()
+                        }
+                    };
                     let mut fixes = attr_fixes(args, &path, &base, false)?;
                     if !st.exists && args.get("mode").is_none() {
                         fixes.clear();
-                        fixes.extend(attr_fixes(args, &path, &RStat { owner: String::new(), group: String::new(), ..base }, false)?);
+                        fixes.extend(attr_fixes(
+                            args,
+                            &path,
+                            &RStat {
+                                owner: String::new(),
+                                group: String::new(),
+                                ..base
+                            },
+                            false,
+                        )?);
                     }
                     cmds.extend(fixes);
                 } else if !st.exists {
@@ -119,7 +150,9 @@ impl Module for File {
             }
             "file" => {
                 if !st.exists {
-                    return Err(ModError::fail(format!("file ({path}) is absent, cannot continue")));
+                    return Err(ModError::fail(format!(
+                        "file ({path}) is absent, cannot continue"
+                    )));
                 }
                 if st.kind == "directory" && args.get("state").is_some() {
                     return Err(ModError::fail(format!("{path} is a directory, not a file")));
@@ -127,11 +160,20 @@ impl Module for File {
                 cmds.extend(attr_fixes(args, &path, &st, false)?);
             }
             "touch" => {
-                let preserve = args.str("modification_time") == Some("preserve") && args.str("access_time").unwrap_or("preserve") == "preserve";
+                let preserve = args.str("modification_time") == Some("preserve")
+                    && args.str("access_time").unwrap_or("preserve") == "preserve";
                 if !st.exists {
                     cmds.push(format!("touch -- {q}"));
-                    let base = RStat { kind: "file".into(), mode: 0o644, ..RStat::default() };
-                    cmds.extend(attr_fixes(args, &path, &base, false)?.into_iter().filter(|c| !c.starts_with("chmod") || args.get("mode").is_some()));
+                    let base = RStat {
+                        kind: "file".into(),
+                        mode: 0o644,
+                        ..RStat::default()
+                    };
+                    cmds.extend(
+                        attr_fixes(args, &path, &base, false)?
+                            .into_iter()
+                            .filter(|c| !c.starts_with("chmod") || args.get("mode").is_some()),
+                    );
                 } else {
                     if !preserve {
                         cmds.push(format!("touch -- {q}"));
@@ -140,17 +182,24 @@ impl Module for File {
                 }
             }
             "link" | "hard" => {
-                let src = args.str("src").ok_or_else(|| ModError::fail(format!("src is required for creating the {state} {path}")))?;
+                let src = args.str("src").ok_or_else(|| {
+                    ModError::fail(format!("src is required for creating the {state} {path}"))
+                })?;
                 if state == "link" {
                     let same = st.kind == "link" && st.link_target.as_deref() == Some(src);
                     if !same {
                         if st.exists && st.kind != "link" && !args.bool("force") {
-                            return Err(ModError::fail(format!("refusing to convert from {} to symlink for {path}", st.kind)));
+                            return Err(ModError::fail(format!(
+                                "refusing to convert from {} to symlink for {path}",
+                                st.kind
+                            )));
                         }
                         cmds.push(format!("ln -sfn -- {} {q}", quote(src)));
                     }
                 } else {
-                    let out = ctx.sh(&format!("[ {q} -ef {} ] && echo SAME", quote(src))).await?;
+                    let out = ctx
+                        .sh(&format!("[ {q} -ef {} ] && echo SAME", quote(src)))
+                        .await?;
                     if !out.stdout_str().contains("SAME") {
                         if st.exists && st.kind == "directory" {
                             return Err(ModError::fail(format!("{path} is a directory")));
@@ -159,13 +208,19 @@ impl Module for File {
                     }
                 }
                 for c in attr_fixes(args, &path, &st, false)? {
-                    cmds.push(c.replacen("chown ", "chown -h ", 1).replacen("chgrp ", "chgrp -h ", 1));
+                    cmds.push(c.replacen("chown ", "chown -h ", 1).replacen(
+                        "chgrp ",
+                        "chgrp -h ",
+                        1,
+                    ));
                 }
             }
             other => return Err(ModError::fail(format!("unsupported state {other}"))),
         }
         let changed = !cmds.is_empty();
-        let mut o = Outcome::changed(changed).with("path", path.clone()).with("state", state.clone());
+        let mut o = Outcome::changed(changed)
+            .with("path", path.clone())
+            .with("state", state.clone());
         if ctx.diff_mode && changed {
             o = o.diff(Diff {
                 before: format!("{}\n", json!({"path": path, "state": before})),
@@ -178,12 +233,20 @@ impl Module for File {
             let script = format!("set -e\n{}", cmds.join("\n"));
             let out = ctx.sh(&script).await?;
             if out.rc != 0 {
-                return Err(ModError::fail(format!("{}: {}", path, out.stderr_str().trim())));
+                return Err(ModError::fail(format!(
+                    "{}: {}",
+                    path,
+                    out.stderr_str().trim()
+                )));
             }
         }
         if state != "absent" && !ctx.check_mode {
             // Unchanged: what we read first is still true; no second round trip.
-            let now = if changed { util::stat(ctx, &path, false).await? } else { st };
+            let now = if changed {
+                util::stat(ctx, &path, false).await?
+            } else {
+                st
+            };
             o = o
                 .with("mode", format!("{:04o}", now.mode))
                 .with("owner", now.owner)
@@ -207,7 +270,9 @@ async fn recursive_differs(args: &Args, ctx: &Ctx<'_>, path: &str) -> Result<boo
     }
     if let Some(mv) = args.get("mode") {
         match util::parse_mode(mv, 0, false) {
-            Ok(Some(m)) if !matches!(mv, serde_json::Value::String(s) if s.contains(['u', 'g', 'o', 'a'])) => tests.push(format!("! -perm {:o}", m)),
+            Ok(Some(m)) if !matches!(mv, serde_json::Value::String(s) if s.contains(['u', 'g', 'o', 'a'])) => {
+                tests.push(format!("! -perm {:o}", m))
+            }
             // Symbolic modes: always re-apply (chmod is idempotent).
             _ => return Ok(true),
         }
@@ -215,6 +280,12 @@ async fn recursive_differs(args: &Args, ctx: &Ctx<'_>, path: &str) -> Result<boo
     if tests.is_empty() {
         return Ok(false);
     }
-    let out = ctx.sh(&format!("find {} \\( {} \\) -print | head -n 1", quote(path), tests.join(" -o "))).await?;
+    let out = ctx
+        .sh(&format!(
+            "find {} \\( {} \\) -print | head -n 1",
+            quote(path),
+            tests.join(" -o ")
+        ))
+        .await?;
     Ok(!out.stdout_str().trim().is_empty())
 }

@@ -4,12 +4,12 @@
 //! validation, type coercion and `ferry doc`) and runs through `Ctx`, which
 //! hides the transport and enforces check mode in one place.
 
-mod spec;
-pub mod util;
 mod pyre;
+mod spec;
 #[cfg(test)]
 mod testutil;
 mod textfile;
+pub mod util;
 
 mod apt;
 mod apt_key;
@@ -191,7 +191,10 @@ impl Outcome {
         Outcome::default()
     }
     pub fn changed(changed: bool) -> Outcome {
-        Outcome { changed, ..Outcome::default() }
+        Outcome {
+            changed,
+            ..Outcome::default()
+        }
     }
     pub fn with(mut self, k: &str, v: impl Into<Value>) -> Outcome {
         self.data.insert(k.to_string(), v.into());
@@ -231,7 +234,14 @@ impl Outcome {
                         "before_header": d.before_header, "after_header": d.after_header})
                 })
                 .collect();
-            m.insert("diff".into(), if d.len() == 1 { d[0].clone() } else { Value::Array(d) });
+            m.insert(
+                "diff".into(),
+                if d.len() == 1 {
+                    d[0].clone()
+                } else {
+                    Value::Array(d)
+                },
+            );
         }
         m
     }
@@ -242,14 +252,20 @@ impl Outcome {
 pub enum ModError {
     /// The task failed; `data` keeps fields such as rc/stdout for `register`.
     #[error("{msg}")]
-    Failed { msg: String, data: Map<String, Value> },
+    Failed {
+        msg: String,
+        data: Map<String, Value>,
+    },
     #[error("{0}")]
     Unreachable(String),
 }
 
 impl ModError {
     pub fn fail(msg: impl Into<String>) -> ModError {
-        ModError::Failed { msg: msg.into(), data: Map::new() }
+        ModError::Failed {
+            msg: msg.into(),
+            data: Map::new(),
+        }
     }
 }
 
@@ -298,7 +314,10 @@ impl Ctx<'_> {
             s
         };
         tracing::trace!(host = self.host, script = %script, "exec");
-        Ok(self.conn.exec(&script, stdin, self.escalate.as_ref(), self.timeout).await?)
+        Ok(self
+            .conn
+            .exec(&script, stdin, self.escalate.as_ref(), self.timeout)
+            .await?)
     }
 
     /// A controller-side file named by a task (`copy src:`, `template src:`),

@@ -27,7 +27,10 @@ impl Module for Ping {
         }
         let out = ctx.sh("echo pong").await?;
         if out.rc != 0 {
-            return Err(ModError::fail(format!("ping failed: {}", out.stderr_str().trim())));
+            return Err(ModError::fail(format!(
+                "ping failed: {}",
+                out.stderr_str().trim()
+            )));
         }
         Ok(Outcome::ok().with("ping", data))
     }

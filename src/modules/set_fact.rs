@@ -25,13 +25,21 @@ impl Module for SetFact {
         let mut facts = args.map.clone();
         facts.remove("cacheable");
         if facts.is_empty() {
-            return Err(super::ModError::fail("No key/value pairs provided, at least one is required for this action to succeed"));
+            return Err(super::ModError::fail(
+                "No key/value pairs provided, at least one is required for this action to succeed",
+            ));
         }
         for k in facts.keys() {
-            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || k.starts_with(|c: char| c.is_ascii_digit()) {
+            if k.is_empty()
+                || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || k.starts_with(|c: char| c.is_ascii_digit())
+            {
                 return Err(super::ModError::fail(format!("The variable name '{k}' is not valid. Variables must start with a letter or underscore character, and contain only letters, numbers and underscores.")));
             }
         }
-        Ok(Outcome { facts: Some(facts), ..Outcome::ok() })
+        Ok(Outcome {
+            facts: Some(facts),
+            ..Outcome::ok()
+        })
     }
 }

@@ -48,7 +48,15 @@ pub struct Param {
 
 impl Param {
     pub const fn new(name: &'static str, kind: Kind, doc: &'static str) -> Param {
-        Param { name, kind, aliases: &[], required: false, default: None, choices: &[], doc }
+        Param {
+            name,
+            kind,
+            aliases: &[],
+            required: false,
+            default: None,
+            choices: &[],
+            doc,
+        }
     }
     pub const fn aliases(mut self, a: &'static [&'static str]) -> Param {
         self.aliases = a;
@@ -87,7 +95,11 @@ pub struct ModuleSpec {
 }
 
 impl ModuleSpec {
-    pub const fn new(name: &'static str, description: &'static str, params: &'static [Param]) -> ModuleSpec {
+    pub const fn new(
+        name: &'static str,
+        description: &'static str,
+        params: &'static [Param],
+    ) -> ModuleSpec {
         ModuleSpec {
             name,
             aliases: &[],
@@ -102,7 +114,9 @@ impl ModuleSpec {
     }
 
     fn param(&self, key: &str) -> Option<&Param> {
-        self.params.iter().find(|p| p.name == key || p.aliases.contains(&key))
+        self.params
+            .iter()
+            .find(|p| p.name == key || p.aliases.contains(&key))
     }
 
     /// Load-time check: every key is a known parameter (values may be templates).
@@ -118,7 +132,11 @@ impl ModuleSpec {
         if unknown.is_empty() {
             return Ok(());
         }
-        let mut supported: Vec<&str> = self.params.iter().flat_map(|p| std::iter::once(p.name).chain(p.aliases.iter().copied())).collect();
+        let mut supported: Vec<&str> = self
+            .params
+            .iter()
+            .flat_map(|p| std::iter::once(p.name).chain(p.aliases.iter().copied()))
+            .collect();
         supported.sort();
         Err(format!(
             "Unsupported parameters for ({}) module: {}. Supported parameters include: {}.",
@@ -139,7 +157,10 @@ impl ModuleSpec {
             match self.param(&k) {
                 Some(p) => {
                     if out.contains_key(p.name) {
-                        return Err(format!("parameter '{}' was given more than once (through an alias)", p.name));
+                        return Err(format!(
+                            "parameter '{}' was given more than once (through an alias)",
+                            p.name
+                        ));
                     }
                     let v = if v.is_null() { v } else { coerce(p, v)? };
                     out.insert(p.name.to_string(), v);
@@ -154,7 +175,10 @@ impl ModuleSpec {
         for group in self.mutually_exclusive {
             let set: Vec<&str> = group.iter().copied().filter(|k| given(k)).collect();
             if set.len() > 1 {
-                return Err(format!("parameters are mutually exclusive: {}", set.join("|")));
+                return Err(format!(
+                    "parameters are mutually exclusive: {}",
+                    set.join("|")
+                ));
             }
         }
         for p in self.params {
@@ -166,7 +190,9 @@ impl ModuleSpec {
                     return Err(format!("missing required arguments: {}", p.name));
                 }
             }
-            if let (Some(Value::String(s)), false) = (out.get(p.name).cloned(), p.choices.is_empty()) {
+            if let (Some(Value::String(s)), false) =
+                (out.get(p.name).cloned(), p.choices.is_empty())
+            {
                 if let Some(mapped) = bool_choice(&s, p.choices) {
                     out.insert(p.name.to_string(), Value::String(mapped));
                 } else if !p.choices.contains(&s.as_str()) {
@@ -182,7 +208,10 @@ impl ModuleSpec {
         let given = |k: &str| out.get(k).map(|v| !v.is_null()).unwrap_or(false);
         for group in self.required_one_of {
             if !group.iter().any(|k| given(k)) {
-                return Err(format!("one of the following is required: {}", group.join(", ")));
+                return Err(format!(
+                    "one of the following is required: {}",
+                    group.join(", ")
+                ));
             }
         }
         Ok(Args { map: out })
@@ -194,8 +223,14 @@ impl ModuleSpec {
 fn default_value(kind: Kind, d: &str) -> Value {
     match kind {
         Kind::Bool => Value::Bool(matches!(d, "true" | "yes" | "True" | "on" | "1")),
-        Kind::Int => d.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(d.to_string())),
-        Kind::Float => d.parse::<f64>().map(|f| serde_json::json!(f)).unwrap_or_else(|_| Value::String(d.to_string())),
+        Kind::Int => d
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(d.to_string())),
+        Kind::Float => d
+            .parse::<f64>()
+            .map(|f| serde_json::json!(f))
+            .unwrap_or_else(|_| Value::String(d.to_string())),
         _ => Value::String(d.to_string()),
     }
 }
@@ -207,7 +242,10 @@ fn bool_choice(s: &str, choices: &[&str]) -> Option<String> {
         "False" | "false" => &["no", "false", "off"],
         _ => return None,
     };
-    family.iter().find(|c| choices.contains(c)).map(|c| c.to_string())
+    family
+        .iter()
+        .find(|c| choices.contains(c))
+        .map(|c| c.to_string())
 }
 
 /// Ansible's boolean strings.
@@ -226,10 +264,22 @@ pub fn to_bool(v: &Value) -> Option<bool> {
 }
 
 fn coerce(p: &Param, v: Value) -> Result<Value, String> {
-    let bad = |v: &Value| format!("argument '{}' is of type {} and we were unable to convert to {}: {}", p.name, json_type(v), p.kind.name(), v);
+    let bad = |v: &Value| {
+        format!(
+            "argument '{}' is of type {} and we were unable to convert to {}: {}",
+            p.name,
+            json_type(v),
+            p.kind.name(),
+            v
+        )
+    };
     Ok(match p.kind {
         Kind::Str | Kind::Path => match v {
-            Value::String(s) => Value::String(if p.kind == Kind::Path { expand_user(&s) } else { s }),
+            Value::String(s) => Value::String(if p.kind == Kind::Path {
+                expand_user(&s)
+            } else {
+                s
+            }),
             Value::Bool(b) => Value::String(if b { "True" } else { "False" }.into()),
             Value::Number(n) => Value::String(n.to_string()),
             other => return Err(bad(&other)),
@@ -237,7 +287,11 @@ fn coerce(p: &Param, v: Value) -> Result<Value, String> {
         Kind::Bool => Value::Bool(to_bool(&v).ok_or_else(|| bad(&v))?),
         Kind::Int => match &v {
             Value::Number(n) if n.is_i64() => v,
-            Value::Number(n) => Value::from(n.as_f64().filter(|f| f.fract() == 0.0).ok_or_else(|| bad(&v))? as i64),
+            Value::Number(n) => Value::from(
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0)
+                    .ok_or_else(|| bad(&v))? as i64,
+            ),
             Value::String(s) => Value::from(s.trim().parse::<i64>().map_err(|_| bad(&v))?),
             _ => return Err(bad(&v)),
         },
@@ -249,12 +303,24 @@ fn coerce(p: &Param, v: Value) -> Result<Value, String> {
         Kind::List => match v {
             Value::Array(_) => v,
             Value::String(s) => Value::Array(
-                s.split(',').map(|x| x.trim()).filter(|x| !x.is_empty()).map(|x| Value::String(x.into())).collect(),
+                s.split(',')
+                    .map(|x| x.trim())
+                    .filter(|x| !x.is_empty())
+                    .map(|x| Value::String(x.into()))
+                    .collect(),
             ),
-            other @ (Value::Number(_) | Value::Bool(_)) => Value::Array(vec![Value::String(match &other {
-                Value::Bool(b) => if *b { "True".into() } else { "False".into() },
-                o => o.to_string(),
-            })]),
+            other @ (Value::Number(_) | Value::Bool(_)) => {
+                Value::Array(vec![Value::String(match &other {
+                    Value::Bool(b) => {
+                        if *b {
+                            "True".into()
+                        } else {
+                            "False".into()
+                        }
+                    }
+                    o => o.to_string(),
+                })])
+            }
             other => return Err(bad(&other)),
         },
         Kind::Dict => match v {
@@ -264,7 +330,10 @@ fn coerce(p: &Param, v: Value) -> Result<Value, String> {
                 if let Ok(j @ Value::Object(_)) = serde_json::from_str::<Value>(&s) {
                     j
                 } else {
-                    Value::Object(crate::playbook::parse_kv(&s, false).map_err(|_| bad(&Value::String(s.clone())))?)
+                    Value::Object(
+                        crate::playbook::parse_kv(&s, false)
+                            .map_err(|_| bad(&Value::String(s.clone())))?,
+                    )
                 }
             }
             other => return Err(bad(&other)),
@@ -304,7 +373,8 @@ impl Args {
         self.get(k).and_then(Value::as_str)
     }
     pub fn req_str(&self, k: &str) -> Result<&str, super::ModError> {
-        self.str(k).ok_or_else(|| super::ModError::fail(format!("missing required arguments: {k}")))
+        self.str(k)
+            .ok_or_else(|| super::ModError::fail(format!("missing required arguments: {k}")))
     }
     pub fn bool(&self, k: &str) -> bool {
         self.get(k).and_then(to_bool).unwrap_or(false)
@@ -317,7 +387,14 @@ impl Args {
     }
     pub fn list(&self, k: &str) -> Vec<String> {
         match self.get(k) {
-            Some(Value::Array(a)) => a.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .collect(),
             Some(Value::String(s)) => vec![s.clone()],
             _ => Vec::new(),
         }
@@ -333,9 +410,13 @@ mod tests {
     use serde_json::json;
 
     static P: &[Param] = &[
-        Param::new("path", Kind::Path, "").aliases(&["dest", "name"]).required(),
+        Param::new("path", Kind::Path, "")
+            .aliases(&["dest", "name"])
+            .required(),
         Param::new("force", Kind::Bool, "").default("no"),
-        Param::new("state", Kind::Str, "").choices(&["present", "absent"]).default("present"),
+        Param::new("state", Kind::Str, "")
+            .choices(&["present", "absent"])
+            .default("present"),
         Param::new("groups", Kind::List, ""),
         Param::new("count", Kind::Int, ""),
     ];
@@ -347,7 +428,11 @@ mod tests {
 
     #[test]
     fn coercion_aliases_defaults() {
-        let a = S.validate(m(json!({"dest": "/x", "force": "yes", "groups": "a, b", "count": "3"}))).unwrap();
+        let a = S
+            .validate(m(
+                json!({"dest": "/x", "force": "yes", "groups": "a, b", "count": "3"}),
+            ))
+            .unwrap();
         assert_eq!(a.str("path"), Some("/x"));
         assert!(a.bool("force"));
         assert_eq!(a.list("groups"), vec!["a", "b"]);
@@ -357,10 +442,24 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert!(S.validate(m(json!({}))).unwrap_err().contains("missing required arguments: path"));
-        assert!(S.validate(m(json!({"path": "/x", "state": "gone"}))).unwrap_err().contains("must be one of"));
-        assert!(S.validate(m(json!({"path": "/x", "bogus": 1}))).unwrap_err().contains("Unsupported parameters for (t) module: bogus"));
-        assert!(S.validate(m(json!({"path": "/x", "force": "maybe"}))).unwrap_err().contains("unable to convert to bool"));
-        assert!(S.validate(m(json!({"path": "/x", "count": "three"}))).is_err());
+        assert!(S
+            .validate(m(json!({})))
+            .unwrap_err()
+            .contains("missing required arguments: path"));
+        assert!(S
+            .validate(m(json!({"path": "/x", "state": "gone"})))
+            .unwrap_err()
+            .contains("must be one of"));
+        assert!(S
+            .validate(m(json!({"path": "/x", "bogus": 1})))
+            .unwrap_err()
+            .contains("Unsupported parameters for (t) module: bogus"));
+        assert!(S
+            .validate(m(json!({"path": "/x", "force": "maybe"})))
+            .unwrap_err()
+            .contains("unable to convert to bool"));
+        assert!(S
+            .validate(m(json!({"path": "/x", "count": "three"})))
+            .is_err());
     }
 }

@@ -47,7 +47,10 @@ impl Module for Stat {
         if text.lines().any(|l| l == "ABSENT") {
             return Ok(Outcome::ok().with("stat", json!({"exists": false})));
         }
-        let st_line = text.lines().find_map(|l| l.strip_prefix("ST|")).unwrap_or_default();
+        let st_line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ST|"))
+            .unwrap_or_default();
         let f: Vec<&str> = st_line.split('|').collect();
         let g = |i: usize| f.get(i).copied().unwrap_or_default();
         let num = |i: usize| g(i).parse::<i64>().unwrap_or(0);

@@ -36,16 +36,27 @@ impl Module for Template {
         let path = ctx
             .find_file("templates", src)
             .ok_or_else(|| ModError::fail(format!("Could not find or access '{src}' (searched the role's templates/, the role, the playbook dir)")))?;
-        let source = std::fs::read_to_string(&path).map_err(|e| ModError::fail(format!("{}: {e}", path.display())))?;
+        let source = std::fs::read_to_string(&path)
+            .map_err(|e| ModError::fail(format!("{}: {e}", path.display())))?;
         let mut extra = serde_json::Map::new();
         let p = path.to_string_lossy().into_owned();
         extra.insert("template_path".into(), p.clone().into());
         extra.insert("template_fullpath".into(), p.clone().into());
         extra.insert("template_host".into(), ctx.host.into());
         extra.insert("template_destpath".into(), dest.into());
-        extra.insert("ansible_managed".into(), format!("Ansible managed: {} (rendered by ferry)", path.file_name().unwrap_or_default().to_string_lossy()).into());
+        extra.insert(
+            "ansible_managed".into(),
+            format!(
+                "Ansible managed: {} (rendered by ferry)",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            )
+            .into(),
+        );
         let scope = ctx.scope.with(extra);
-        let mut text = ctx.templar.render_file(&p, &source, &scope).map_err(ModError::fail)?;
+        let mut text = ctx
+            .templar
+            .render_file(&p, &source, &scope)
+            .map_err(ModError::fail)?;
         match args.str("newline_sequence") {
             Some("\r\n") => text = text.replace('\n', "\r\n"),
             Some("\r") => text = text.replace('\n', "\r"),

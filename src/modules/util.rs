@@ -27,7 +27,9 @@ pub struct RStat {
 /// With `sum`, regular files also get their sha1.
 pub fn stat_snippet(var: &str, sum: bool) -> String {
     let sum = if sum {
-        format!(r#"; if [ -f "${var}" ] && [ -r "${var}" ]; then printf '|%s' "$(sha1sum < "${var}" | cut -d' ' -f1)"; fi"#)
+        format!(
+            r#"; if [ -f "${var}" ] && [ -r "${var}" ]; then printf '|%s' "$(sha1sum < "${var}" | cut -d' ' -f1)"; fi"#
+        )
     } else {
         String::new()
     };
@@ -61,7 +63,10 @@ pub fn parse_stat(out: &str) -> RStat {
         gid: f[5].parse().unwrap_or(0),
         size: f[6].parse().unwrap_or(0),
         mtime: f[7].parse().unwrap_or(0),
-        link_target: f[8].strip_prefix("L:").filter(|s| !s.is_empty()).map(str::to_string),
+        link_target: f[8]
+            .strip_prefix("L:")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         checksum: f.get(9).filter(|s| !s.is_empty()).map(|s| s.to_string()),
     }
 }
@@ -75,7 +80,11 @@ pub async fn run_ok(ctx: &Ctx<'_>, script: &str) -> Result<crate::connection::Ex
         data.insert("rc".into(), out.rc.into());
         data.insert("stdout".into(), out.stdout_str().into());
         data.insert("stderr".into(), err.clone().into());
-        let msg = if err.trim().is_empty() { format!("command failed with rc={}", out.rc) } else { err.trim().to_string() };
+        let msg = if err.trim().is_empty() {
+            format!("command failed with rc={}", out.rc)
+        } else {
+            err.trim().to_string()
+        };
         return Err(ModError::Failed { msg, data });
     }
     Ok(out)
@@ -87,11 +96,15 @@ pub async fn which(ctx: &Ctx<'_>, names: &[&str]) -> Result<Option<String>, ModE
     let out = ctx
         .sh(&format!("PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"; for n in {list}; do p=$(command -v \"$n\" 2>/dev/null) && {{ echo \"$p\"; exit 0; }}; done; exit 1"))
         .await?;
-    Ok((out.rc == 0).then(|| out.stdout_str().trim().to_string()).filter(|s| !s.is_empty()))
+    Ok((out.rc == 0)
+        .then(|| out.stdout_str().trim().to_string())
+        .filter(|s| !s.is_empty()))
 }
 
 pub async fn stat(ctx: &Ctx<'_>, path: &str, sum: bool) -> Result<RStat, ModError> {
-    let out = ctx.sh(&format!("p={}\n{}", quote(path), stat_snippet("p", sum))).await?;
+    let out = ctx
+        .sh(&format!("p={}\n{}", quote(path), stat_snippet("p", sum)))
+        .await?;
     Ok(parse_stat(&out.stdout_str()))
 }
 
@@ -117,7 +130,7 @@ pub struct Place<'a> {
 /// never half of one. Returns the backup file name when one was made.
 pub async fn place(ctx: &Ctx<'_>, data: &[u8], p: &Place<'_>) -> Result<Option<String>, ModError> {
     let mut s = format!(
-        "set -e\nd={}\ndir=$(dirname -- \"$d\")\n[ -d \"$dir\" ] || {{ echo \"Destination directory $dir does not exist\" >&2; exit 2; }}\ntmp=$(mktemp \"$dir/.ferry-tmp.XXXXXXXX\")\ntrap 'rm -f \"$tmp\"' EXIT\ntrap 'rm -f \"$tmp\"; exit 129' HUP INT TERM PIPE\ncat > \"$tmp\"\n",
+        "set -e\nd={}\ndir=$(dirname -- \"$d\")\n[ -d \"$dir\" ] || {{ echo \"Destination directory $dir does not exist\" >&2; exit 2; }}\nfor f in \"$dir\"/.ferry-tmp.*; do p=${{f##*/.ferry-tmp.}}; p=${{p%%.*}}; case $p in ''|*[!0-9]*) continue;; esac; [ -d /proc/$p ] || rm -f -- \"$f\"; done\ntmp=$(mktemp \"$dir/.ferry-tmp.$$.XXXXXXXX\")\ntrap 'rm -f \"$tmp\"' EXIT\ntrap 'rm -f \"$tmp\"; exit 129' HUP INT TERM PIPE\ncat > \"$tmp\"\n",
         quote(p.dest)
     );
     if let Some(v) = p.validate {
@@ -146,18 +159,33 @@ pub async fn place(ctx: &Ctx<'_>, data: &[u8], p: &Place<'_>) -> Result<Option<S
     let out = ctx.sh_in(&s, Some(data)).await?;
     if out.rc != 0 {
         let err = out.stderr_str();
-        return Err(ModError::fail(if err.trim().is_empty() { format!("could not write {} (rc={})", p.dest, out.rc) } else { err.trim().to_string() }));
+        return Err(ModError::fail(if err.trim().is_empty() {
+            format!("could not write {} (rc={})", p.dest, out.rc)
+        } else {
+            err.trim().to_string()
+        }));
     }
-    Ok(out.stdout_str().lines().find_map(|l| l.strip_prefix("BACKUP|").map(str::to_string)))
+    Ok(out
+        .stdout_str()
+        .lines()
+        .find_map(|l| l.strip_prefix("BACKUP|").map(str::to_string)))
 }
 
 /// Reads a remote file (for diffs, slurp, fetch).
 pub async fn read(ctx: &Ctx<'_>, path: &str) -> Result<Option<Vec<u8>>, ModError> {
-    let out = ctx.sh(&format!("p={}\n[ -f \"$p\" ] || exit 44\ncat -- \"$p\"", quote(path))).await?;
+    let out = ctx
+        .sh(&format!(
+            "p={}\n[ -f \"$p\" ] || exit 44\ncat -- \"$p\"",
+            quote(path)
+        ))
+        .await?;
     match out.rc {
         0 => Ok(Some(out.stdout)),
         44 => Ok(None),
-        _ => Err(ModError::fail(format!("could not read {path}: {}", out.stderr_str().trim()))),
+        _ => Err(ModError::fail(format!(
+            "could not read {path}: {}",
+            out.stderr_str().trim()
+        ))),
     }
 }
 
@@ -166,7 +194,12 @@ pub fn parse_mode(v: &Value, current: u32, is_dir: bool) -> Result<Option<u32>, 
     let s = match v {
         Value::Null => return Ok(None),
         // YAML 1.1 already read `0644` as octal 420; a bare int is taken as given.
-        Value::Number(n) => return n.as_u64().map(|m| Some(m as u32 & 0o7777)).ok_or_else(|| format!("bad mode {v}")),
+        Value::Number(n) => {
+            return n
+                .as_u64()
+                .map(|m| Some(m as u32 & 0o7777))
+                .ok_or_else(|| format!("bad mode {v}"))
+        }
         Value::String(s) => s.trim().to_string(),
         other => return Err(format!("bad mode {other}")),
     };
@@ -184,7 +217,9 @@ pub fn parse_mode(v: &Value, current: u32, is_dir: bool) -> Result<Option<u32>, 
 fn symbolic(spec: &str, current: u32, is_dir: bool) -> Result<u32, String> {
     let mut mode = current & 0o7777;
     for clause in spec.split(',') {
-        let pos = clause.find(['+', '-', '=']).ok_or_else(|| format!("bad symbolic mode {spec:?}"))?;
+        let pos = clause
+            .find(['+', '-', '='])
+            .ok_or_else(|| format!("bad symbolic mode {spec:?}"))?;
         let (who, rest) = clause.split_at(pos);
         let who_mask = if who.is_empty() || who.contains('a') {
             0o7777
@@ -238,7 +273,10 @@ pub fn unified(d: &Diff) -> String {
     similar::TextDiff::from_lines(&d.before, &d.after)
         .unified_diff()
         .context_radius(3)
-        .header(&format!("before: {}", d.before_header), &format!("after: {}", d.after_header))
+        .header(
+            &format!("before: {}", d.before_header),
+            &format!("after: {}", d.after_header),
+        )
         .to_string()
 }
 
@@ -251,9 +289,18 @@ mod tests {
     fn modes() {
         assert_eq!(parse_mode(&json!(420), 0, false).unwrap(), Some(0o644));
         assert_eq!(parse_mode(&json!("0755"), 0, false).unwrap(), Some(0o755));
-        assert_eq!(parse_mode(&json!("u=rw,g=r,o="), 0o777, false).unwrap(), Some(0o640));
-        assert_eq!(parse_mode(&json!("u+x"), 0o644, false).unwrap(), Some(0o744));
-        assert_eq!(parse_mode(&json!("a-w"), 0o666, false).unwrap(), Some(0o444));
+        assert_eq!(
+            parse_mode(&json!("u=rw,g=r,o="), 0o777, false).unwrap(),
+            Some(0o640)
+        );
+        assert_eq!(
+            parse_mode(&json!("u+x"), 0o644, false).unwrap(),
+            Some(0o744)
+        );
+        assert_eq!(
+            parse_mode(&json!("a-w"), 0o666, false).unwrap(),
+            Some(0o444)
+        );
         assert_eq!(parse_mode(&json!("g+X"), 0o600, true).unwrap(), Some(0o610));
         assert!(parse_mode(&json!("rwx"), 0, false).is_err());
     }

@@ -5,8 +5,15 @@ use serde_json::{Map, Value};
 
 /// Options that free-form modules (command, shell, ...) take inline.
 const RAW_PARAM_KEYS: &[&str] = &[
-    "creates", "removes", "chdir", "executable", "warn", "stdin", "stdin_add_newline",
-    "strip_empty_ends", "argv",
+    "creates",
+    "removes",
+    "chdir",
+    "executable",
+    "warn",
+    "stdin",
+    "stdin_add_newline",
+    "strip_empty_ends",
+    "argv",
 ];
 
 /// Splits on whitespace, keeping quoted strings and `{{ }}` / `{% %}` blocks whole.
@@ -15,7 +22,11 @@ fn split_args(s: &str) -> Result<Vec<(String, std::ops::Range<usize>)>, String> 
     let mut out = Vec::new();
     let mut cur = String::new();
     // Byte offsets of the current token in `s`.
-    let offsets: Vec<usize> = s.char_indices().map(|(i, _)| i).chain(std::iter::once(s.len())).collect();
+    let offsets: Vec<usize> = s
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(s.len()))
+        .collect();
     let mut start = 0usize;
     let mut quote: Option<char> = None;
     let mut depth = 0usize;
@@ -35,7 +46,9 @@ fn split_args(s: &str) -> Result<Vec<(String, std::ops::Range<usize>)>, String> 
                 quote = None;
             }
             cur.push(c);
-        } else if (c == '{' && matches!(next, Some('{') | Some('%') | Some('#'))) && i + 1 < chars.len() {
+        } else if (c == '{' && matches!(next, Some('{') | Some('%') | Some('#')))
+            && i + 1 < chars.len()
+        {
             depth += 1;
             cur.push(c);
             cur.push(chars[i + 1]);
@@ -92,7 +105,8 @@ pub fn parse_kv(s: &str, free_form: bool) -> Result<Map<String, Value>, String> 
         let kv = tok.find('=').and_then(|i| {
             let (k, v) = (&tok[..i], &tok[i + 1..]);
             let ident = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            (ident && (!free_form || RAW_PARAM_KEYS.contains(&k))).then(|| (k.to_string(), unquote(v)))
+            (ident && (!free_form || RAW_PARAM_KEYS.contains(&k)))
+                .then(|| (k.to_string(), unquote(v)))
         });
         match kv {
             Some((k, v)) if raw.is_empty() || free_form => {

@@ -48,16 +48,27 @@ fn load_playbook_into(path: &Path, ctx: &LoadCtx, pb: &mut Playbook, depth: usiz
         .as_seq()
         .ok_or_else(|| perr(path, &doc.root, "a playbook must be a list of plays"))?;
     for node in plays {
-        if let Some(target) = node.get("import_playbook").or_else(|| node.get("ansible.builtin.import_playbook")) {
+        if let Some(target) = node
+            .get("import_playbook")
+            .or_else(|| node.get("ansible.builtin.import_playbook"))
+        {
             if depth > MAX_IMPORT_DEPTH {
-                return Err(perr(path, node, "import_playbook nested too deeply (a loop?)"));
+                return Err(perr(
+                    path,
+                    node,
+                    "import_playbook nested too deeply (a loop?)",
+                ));
             }
             let rel = target
                 .as_str()
                 .ok_or_else(|| perr(path, target, "import_playbook takes a file name"))?;
             let sub = base_dir.join(rel);
             if !sub.is_file() {
-                return Err(perr(path, target, format!("imported playbook {} does not exist", sub.display())));
+                return Err(perr(
+                    path,
+                    target,
+                    format!("imported playbook {} does not exist", sub.display()),
+                ));
             }
             load_playbook_into(&sub, ctx, pb, depth + 1)?;
             continue;
@@ -68,16 +79,43 @@ fn load_playbook_into(path: &Path, ctx: &LoadCtx, pb: &mut Playbook, depth: usiz
 }
 
 const PLAY_KEYS: &[&str] = &[
-    "hosts", "name", "vars", "vars_files", "vars_prompt", "gather_facts", "gather_subset", "gather_timeout",
-    "pre_tasks", "tasks", "post_tasks", "roles", "handlers", "serial", "any_errors_fatal",
-    "max_fail_percentage", "strategy", "order", "force_handlers", "collections", "connection",
-    "remote_user", "port", "module_defaults", "fact_path", "debugger", "timeout",
+    "hosts",
+    "name",
+    "vars",
+    "vars_files",
+    "vars_prompt",
+    "gather_facts",
+    "gather_subset",
+    "gather_timeout",
+    "pre_tasks",
+    "tasks",
+    "post_tasks",
+    "roles",
+    "handlers",
+    "serial",
+    "any_errors_fatal",
+    "max_fail_percentage",
+    "strategy",
+    "order",
+    "force_handlers",
+    "collections",
+    "connection",
+    "remote_user",
+    "port",
+    "module_defaults",
+    "fact_path",
+    "debugger",
+    "timeout",
 ];
 
 fn load_play(node: &Node, file: &Path, base_dir: &Path, ctx: &LoadCtx) -> Result<Play> {
-    let map = node
-        .as_map()
-        .ok_or_else(|| perr(file, node, format!("a play must be a mapping, found a {}", node.type_name())))?;
+    let map = node.as_map().ok_or_else(|| {
+        perr(
+            file,
+            node,
+            format!("a play must be a mapping, found a {}", node.type_name()),
+        )
+    })?;
     let mut play = Play {
         loc: loc(file, node),
         base_dir: base_dir.to_path_buf(),
@@ -92,7 +130,11 @@ fn load_play(node: &Node, file: &Path, base_dir: &Path, ctx: &LoadCtx) -> Result
             "hosts" => {
                 play.hosts = match &v.kind {
                     Kind::Str(s) => s.clone(),
-                    Kind::Seq(items) => items.iter().map(Node::key_str).collect::<Vec<_>>().join(":"),
+                    Kind::Seq(items) => items
+                        .iter()
+                        .map(Node::key_str)
+                        .collect::<Vec<_>>()
+                        .join(":"),
                     _ => return Err(perr(file, v, "hosts must be a pattern string or a list")),
                 }
             }
@@ -116,12 +158,20 @@ fn load_play(node: &Node, file: &Path, base_dir: &Path, ctx: &LoadCtx) -> Result
             "pre_tasks" | "tasks" | "post_tasks" | "handlers" | "roles" => {}
             k2 if PLAY_KEYS.contains(&k2) => {}
             other => {
-                return Err(perr(file, k, format!("'{other}' is not a valid attribute for a Play")));
+                return Err(perr(
+                    file,
+                    k,
+                    format!("'{other}' is not a valid attribute for a Play"),
+                ));
             }
         }
     }
     if play.hosts.is_empty() {
-        return Err(perr(file, node, "the field 'hosts' is required but was not set"));
+        return Err(perr(
+            file,
+            node,
+            "the field 'hosts' is required but was not set",
+        ));
     }
     if play.name.is_empty() {
         play.name = play.hosts.clone();
@@ -136,7 +186,8 @@ fn load_play(node: &Node, file: &Path, base_dir: &Path, ctx: &LoadCtx) -> Result
     play.tasks = section("tasks")?;
     play.post_tasks = section("post_tasks")?;
     play.handlers = section("handlers")?;
-    play.handlers.extend(ctx.extra_handlers.lock().expect("handlers").drain(..));
+    play.handlers
+        .extend(ctx.extra_handlers.lock().expect("handlers").drain(..));
     if let Some(roles) = node.get("roles").filter(|n| !n.is_null()) {
         let items = roles
             .as_seq()
@@ -182,8 +233,17 @@ fn play_inheritable(kw: &Keywords) -> Keywords {
 /// (the block's own keywords were already pushed into its children).
 pub fn inherit_deep(t: &mut Task, parent: &Keywords) {
     t.kw.inherit(parent);
-    if let Action::Block { block, rescue, always } = &mut t.action {
-        for c in block.iter_mut().chain(rescue.iter_mut()).chain(always.iter_mut()) {
+    if let Action::Block {
+        block,
+        rescue,
+        always,
+    } = &mut t.action
+    {
+        for c in block
+            .iter_mut()
+            .chain(rescue.iter_mut())
+            .chain(always.iter_mut())
+        {
             inherit_deep(c, parent);
         }
     }
@@ -223,7 +283,11 @@ fn parse_keyword(kw: &mut Keywords, key: &str, v: &Node, file: &Path) -> Result<
         "tags" => {
             kw.tags = string_list(v)
                 .into_iter()
-                .flat_map(|t| t.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>())
+                .flat_map(|t| {
+                    t.split(',')
+                        .map(|s| s.trim().to_string())
+                        .collect::<Vec<_>>()
+                })
                 .filter(|t| !t.is_empty())
                 .collect()
         }
@@ -236,7 +300,8 @@ fn parse_keyword(kw: &mut Keywords, key: &str, v: &Node, file: &Path) -> Result<
             Value::Object(m) => kw.environment = m,
             Value::Null => {}
             Value::String(s) => {
-                kw.environment.insert("__template__".into(), Value::String(s));
+                kw.environment
+                    .insert("__template__".into(), Value::String(s));
             }
             _ => return Err(perr(file, v, "environment must be a mapping")),
         },
@@ -269,9 +334,13 @@ pub(crate) fn load_tasks(
     if node.is_null() {
         return Ok(Vec::new());
     }
-    let items = node
-        .as_seq()
-        .ok_or_else(|| perr(file, node, format!("a task list must be a list, found a {}", node.type_name())))?;
+    let items = node.as_seq().ok_or_else(|| {
+        perr(
+            file,
+            node,
+            format!("a task list must be a list, found a {}", node.type_name()),
+        )
+    })?;
     let mut out = Vec::new();
     for item in items {
         out.extend(load_task(item, file, base_dir, role, ctx, depth)?);
@@ -280,9 +349,17 @@ pub(crate) fn load_tasks(
 }
 
 /// Reads a task file (for `import_tasks`, roles and `include_tasks` at run time).
-pub fn load_task_file(path: &Path, role: Option<&Arc<Role>>, ctx: &LoadCtx, depth: usize) -> Result<Vec<Task>> {
+pub fn load_task_file(
+    path: &Path,
+    role: Option<&Arc<Role>>,
+    ctx: &LoadCtx,
+    depth: usize,
+) -> Result<Vec<Task>> {
     if depth > MAX_IMPORT_DEPTH {
-        return Err(Error::Other(format!("{}: task files included too deeply (a loop?)", path.display())));
+        return Err(Error::Other(format!(
+            "{}: task files included too deeply (a loop?)",
+            path.display()
+        )));
     }
     let docs = yaml::load_file(path)?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -293,15 +370,46 @@ pub fn load_task_file(path: &Path, role: Option<&Arc<Role>>, ctx: &LoadCtx, dept
 }
 
 const TASK_KEYS: &[&str] = &[
-    "name", "loop", "loop_control", "register", "until", "retries", "delay", "changed_when",
-    "failed_when", "notify", "listen", "args", "action", "local_action", "block", "rescue", "always",
-    "delegate_facts", "timeout", "collections", "module_defaults", "debugger", "connection",
-    "port", "remote_user", "become_exe", "async", "poll",
+    "name",
+    "loop",
+    "loop_control",
+    "register",
+    "until",
+    "retries",
+    "delay",
+    "changed_when",
+    "failed_when",
+    "notify",
+    "listen",
+    "args",
+    "action",
+    "local_action",
+    "block",
+    "rescue",
+    "always",
+    "delegate_facts",
+    "timeout",
+    "collections",
+    "module_defaults",
+    "debugger",
+    "connection",
+    "port",
+    "remote_user",
+    "become_exe",
+    "async",
+    "poll",
 ];
 
 const IGNORED_KEYS: &[&str] = &[
-    "delegate_facts", "timeout", "collections", "module_defaults", "debugger", "connection", "port",
-    "remote_user", "become_exe",
+    "delegate_facts",
+    "timeout",
+    "collections",
+    "module_defaults",
+    "debugger",
+    "connection",
+    "port",
+    "remote_user",
+    "become_exe",
 ];
 
 fn canonical_action(name: &str) -> &str {
@@ -318,9 +426,13 @@ fn load_task(
     ctx: &LoadCtx,
     depth: usize,
 ) -> Result<Vec<Task>> {
-    let map = node
-        .as_map()
-        .ok_or_else(|| perr(file, node, format!("a task must be a mapping, found a {}", node.type_name())))?;
+    let map = node.as_map().ok_or_else(|| {
+        perr(
+            file,
+            node,
+            format!("a task must be a mapping, found a {}", node.type_name()),
+        )
+    })?;
     let mut kw = Keywords::default();
     let mut task = Task {
         name: None,
@@ -355,7 +467,11 @@ fn load_task(
             "register" => {
                 let r = scalar_string(v);
                 if !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || r.is_empty() {
-                    return Err(perr(file, v, format!("invalid variable name in 'register': {r:?}")));
+                    return Err(perr(
+                        file,
+                        v,
+                        format!("invalid variable name in 'register': {r:?}"),
+                    ));
                 }
                 task.register = Some(r)
             }
@@ -373,7 +489,11 @@ fn load_task(
             },
             "block" | "rescue" | "always" => is_block = true,
             "async" | "poll" => {
-                return Err(perr(file, k, format!("'{key}' (asynchronous tasks) is not supported by ferry yet")))
+                return Err(perr(
+                    file,
+                    k,
+                    format!("'{key}' (asynchronous tasks) is not supported by ferry yet"),
+                ))
             }
             "action" | "local_action" => {
                 let (name, rest) = match &v.kind {
@@ -385,7 +505,9 @@ fn load_task(
                         }
                     }
                     Kind::Map(_) => (
-                        v.get("module").map(scalar_string).ok_or_else(|| perr(file, v, "action needs a module"))?,
+                        v.get("module")
+                            .map(scalar_string)
+                            .ok_or_else(|| perr(file, v, "action needs a module"))?,
                         None,
                     ),
                     _ => return Err(perr(file, v, "action must be a string or a mapping")),
@@ -408,7 +530,10 @@ fn load_task(
                 action = Some((name, k, k));
             }
             k2 if k2.starts_with("with_") => {
-                task.loop_ = Some(Loop::With(k2["with_".len()..].to_string(), yaml::to_json(v)));
+                task.loop_ = Some(Loop::With(
+                    k2["with_".len()..].to_string(),
+                    yaml::to_json(v),
+                ));
             }
             k2 if IGNORED_KEYS.contains(&k2) || TASK_KEYS.contains(&k2) => {}
             _ => {
@@ -426,7 +551,11 @@ fn load_task(
     task.kw = kw;
     if is_block {
         if let Some((name, k, _)) = action {
-            return Err(perr(file, k, format!("a block cannot also call a module ('{name}')")));
+            return Err(perr(
+                file,
+                k,
+                format!("a block cannot also call a module ('{name}')"),
+            ));
         }
         let sec = |n: &str| match node.get(n) {
             Some(x) => load_tasks(x, file, base_dir, role, ctx, depth),
@@ -435,11 +564,19 @@ fn load_task(
         let (mut block, mut rescue, mut always) = (sec("block")?, sec("rescue")?, sec("always")?);
         // Block keywords flow into its tasks; the block keeps them for display only.
         let parent = task.kw.clone();
-        for t in block.iter_mut().chain(rescue.iter_mut()).chain(always.iter_mut()) {
+        for t in block
+            .iter_mut()
+            .chain(rescue.iter_mut())
+            .chain(always.iter_mut())
+        {
             inherit_deep(t, &parent);
         }
         task.kw = Keywords::default();
-        task.action = Action::Block { block, rescue, always };
+        task.action = Action::Block {
+            block,
+            rescue,
+            always,
+        };
         return Ok(vec![task]);
     }
     let Some((name, knode, vnode)) = action else {
@@ -462,7 +599,13 @@ fn load_task(
                     m.insert("_raw_params".into(), yaml::to_json(vnode));
                     m
                 }
-                _ => return Err(perr(file, vnode, format!("arguments of '{name}' must be a mapping or k=v string"))),
+                _ => {
+                    return Err(perr(
+                        file,
+                        vnode,
+                        format!("arguments of '{name}' must be a mapping or k=v string"),
+                    ))
+                }
             }
         };
         args.extend(extra_args.clone());
@@ -481,7 +624,11 @@ fn load_task(
             }
             let path = resolve_task_path(rel, base_dir, role);
             if !path.is_file() {
-                return Err(perr(file, vnode, format!("could not find imported task file {}", path.display())));
+                return Err(perr(
+                    file,
+                    vnode,
+                    format!("could not find imported task file {}", path.display()),
+                ));
             }
             let mut tasks = load_task_file(&path, role, ctx, depth)?;
             for t in &mut tasks {
@@ -502,14 +649,21 @@ fn load_task(
                     for (ak, av) in m {
                         let n = json_node(av);
                         if !parse_keyword(&mut k, ak, &n, file)? {
-                            return Err(perr(file, vnode, format!("'{ak}' is not valid in include_tasks apply")));
+                            return Err(perr(
+                                file,
+                                vnode,
+                                format!("'{ak}' is not valid in include_tasks apply"),
+                            ));
                         }
                     }
                     Some(Box::new(k))
                 }
                 _ => None,
             };
-            task.action = Action::IncludeTasks { file: file_v, apply };
+            task.action = Action::IncludeTasks {
+                file: file_v,
+                apply,
+            };
             Ok(vec![task])
         }
         "import_role" => {
@@ -522,15 +676,22 @@ fn load_task(
                 inherit_deep(t, &task.kw);
             }
             // Handlers of statically imported roles join the play's handlers.
-            ctx.extra_handlers.lock().expect("handlers").extend(loaded.handlers);
+            ctx.extra_handlers
+                .lock()
+                .expect("handlers")
+                .extend(loaded.handlers);
             Ok(tasks)
         }
         "include_role" => {
-            task.action = Action::IncludeRole { args: raw_args(false)? };
+            task.action = Action::IncludeRole {
+                args: raw_args(false)?,
+            };
             Ok(vec![task])
         }
         "include_vars" => {
-            task.action = Action::IncludeVars { args: raw_args(true)? };
+            task.action = Action::IncludeVars {
+                args: raw_args(true)?,
+            };
             Ok(vec![task])
         }
         "meta" => {
@@ -538,8 +699,24 @@ fn load_task(
             let m = args
                 .get("_raw_params")
                 .and_then(Value::as_str)
-                .ok_or_else(|| perr(file, vnode, "meta needs an action (flush_handlers, end_play, ...)"))?;
-            const METAS: &[&str] = &["flush_handlers", "end_play", "end_host", "end_batch", "clear_facts", "clear_host_errors", "noop", "refresh_inventory", "reset_connection"];
+                .ok_or_else(|| {
+                    perr(
+                        file,
+                        vnode,
+                        "meta needs an action (flush_handlers, end_play, ...)",
+                    )
+                })?;
+            const METAS: &[&str] = &[
+                "flush_handlers",
+                "end_play",
+                "end_host",
+                "end_batch",
+                "clear_facts",
+                "clear_host_errors",
+                "noop",
+                "refresh_inventory",
+                "reset_connection",
+            ];
             if !METAS.contains(&m) {
                 return Err(perr(file, vnode, format!("invalid meta action {m:?}")));
             }
@@ -551,7 +728,10 @@ fn load_task(
                 perr(file, knode, format!("couldn't resolve module/action '{name}'. This often indicates a misspelling, missing collection, or incorrect module path."))
             })?;
             let args = raw_args(module.spec().free_form)?;
-            module.spec().check_keys(&args).map_err(|e| perr(file, vnode, format!("{name}: {e}")))?;
+            module
+                .spec()
+                .check_keys(&args)
+                .map_err(|e| perr(file, vnode, format!("{name}: {e}")))?;
             task.action = Action::Module {
                 module: module.spec().name.to_string(),
                 args,
@@ -566,7 +746,10 @@ fn json_node(v: &Value) -> Node {
     let kind = match v {
         Value::Null => Kind::Null,
         Value::Bool(b) => Kind::Bool(*b),
-        Value::Number(n) => n.as_i64().map(Kind::Int).unwrap_or_else(|| Kind::Float(n.as_f64().unwrap_or(0.0))),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Kind::Int)
+            .unwrap_or_else(|| Kind::Float(n.as_f64().unwrap_or(0.0))),
         Value::String(s) => Kind::Str(s.clone()),
         Value::Array(a) => Kind::Seq(a.iter().map(json_node).collect()),
         Value::Object(m) => Kind::Map(
@@ -575,7 +758,12 @@ fn json_node(v: &Value) -> Node {
                 .collect(),
         ),
     };
-    Node { kind, line: 0, col: 0, tag: None }
+    Node {
+        kind,
+        line: 0,
+        col: 0,
+        tag: None,
+    }
 }
 
 /// Where a relative task file is found: the including file's dir, then the role's `tasks/`.
@@ -589,12 +777,18 @@ pub(crate) fn resolve_task_path(rel: &str, base_dir: &Path, role: Option<&Arc<Ro
         cands.push(r.path.join("tasks").join(p));
         cands.push(r.path.join(p));
     }
-    cands.iter().find(|c| c.is_file()).cloned().unwrap_or_else(|| cands.remove(0))
+    cands
+        .iter()
+        .find(|c| c.is_file())
+        .cloned()
+        .unwrap_or_else(|| cands.remove(0))
 }
 
 fn parse_loop_control(v: &Node, file: &Path) -> Result<LoopControl> {
     let mut lc = LoopControl::default();
-    let map = v.as_map().ok_or_else(|| perr(file, v, "loop_control must be a mapping"))?;
+    let map = v
+        .as_map()
+        .ok_or_else(|| perr(file, v, "loop_control must be a mapping"))?;
     for (k, val) in map {
         match k.key_str().as_str() {
             "loop_var" => lc.loop_var = Some(scalar_string(val)),
@@ -603,7 +797,13 @@ fn parse_loop_control(v: &Node, file: &Path) -> Result<LoopControl> {
             "pause" => lc.pause = yaml::to_json(val).as_f64(),
             "extended" => lc.extended = matches!(val.kind, Kind::Bool(true)),
             "extended_allitems" => {}
-            other => return Err(perr(file, k, format!("'{other}' is not a valid loop_control option"))),
+            other => {
+                return Err(perr(
+                    file,
+                    k,
+                    format!("'{other}' is not a valid loop_control option"),
+                ))
+            }
         }
     }
     Ok(lc)

@@ -120,11 +120,14 @@ pub fn with_items(name: &str, terms: Value) -> Result<Vec<Value>, String> {
 
 /// Ansible's `sequence` lookup: `start=1 end=5 stride=1 format=web%02d`, or `4`, or `2-10/2`.
 pub fn sequence(spec: &str) -> Result<Vec<String>, String> {
-    let (mut start, mut end, mut count, mut stride, mut format) = (1i64, None, None, 1i64, "%d".to_string());
+    let (mut start, mut end, mut count, mut stride, mut format) =
+        (1i64, None, None, 1i64, "%d".to_string());
     let spec = spec.trim();
     if spec.contains('=') {
         for part in spec.split_whitespace() {
-            let (k, v) = part.split_once('=').ok_or_else(|| format!("bad sequence term {part:?}"))?;
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("bad sequence term {part:?}"))?;
             let num = || parse_num(v).ok_or_else(|| format!("bad number {v:?} in sequence"));
             match k {
                 "start" => start = num()?,
@@ -201,7 +204,11 @@ fn printf_int(fmt: &str, n: i64) -> String {
                 "o" => format!("{n:o}"),
                 _ => n.to_string(),
             };
-            let padded = if c[1].is_empty() { format!("{body:>width$}") } else { format!("{body:0>width$}") };
+            let padded = if c[1].is_empty() {
+                format!("{body:>width$}")
+            } else {
+                format!("{body:0>width$}")
+            };
             let m = c.get(0).expect("group 0");
             format!("{}{}{}", &fmt[..m.start()], padded, &fmt[m.end()..])
         }
@@ -216,10 +223,24 @@ mod tests {
 
     #[test]
     fn with_lookups() {
-        assert_eq!(with_items("items", json!([1, [2, 3]])).unwrap(), vec![json!(1), json!(2), json!(3)]);
-        assert_eq!(with_items("dict", json!({"a": 1})).unwrap(), vec![json!({"key": "a", "value": 1})]);
-        assert_eq!(with_items("together", json!([[1, 2], ["a"]])).unwrap(), vec![json!([1, "a"]), json!([2, null])]);
-        assert_eq!(with_items("nested", json!([[1, 2], ["a", "b"]])).unwrap().len(), 4);
+        assert_eq!(
+            with_items("items", json!([1, [2, 3]])).unwrap(),
+            vec![json!(1), json!(2), json!(3)]
+        );
+        assert_eq!(
+            with_items("dict", json!({"a": 1})).unwrap(),
+            vec![json!({"key": "a", "value": 1})]
+        );
+        assert_eq!(
+            with_items("together", json!([[1, 2], ["a"]])).unwrap(),
+            vec![json!([1, "a"]), json!([2, null])]
+        );
+        assert_eq!(
+            with_items("nested", json!([[1, 2], ["a", "b"]]))
+                .unwrap()
+                .len(),
+            4
+        );
         let subs = with_items("subelements", json!([[{"n": "u", "k": ["x", "y"]}], "k"])).unwrap();
         assert_eq!(subs[1], json!([{"n": "u", "k": ["x", "y"]}, "y"]));
         assert!(with_items("loop", json!({"a": 1})).is_err());
@@ -227,9 +248,15 @@ mod tests {
 
     #[test]
     fn sequences() {
-        assert_eq!(sequence("start=1 end=3 format=web%02d").unwrap(), vec!["web01", "web02", "web03"]);
+        assert_eq!(
+            sequence("start=1 end=3 format=web%02d").unwrap(),
+            vec!["web01", "web02", "web03"]
+        );
         assert_eq!(sequence("4").unwrap(), vec!["1", "2", "3", "4"]);
         assert_eq!(sequence("2-10/4").unwrap(), vec!["2", "6", "10"]);
-        assert_eq!(sequence("start=0 count=3 stride=2").unwrap(), vec!["0", "2", "4"]);
+        assert_eq!(
+            sequence("start=0 count=3 stride=2").unwrap(),
+            vec!["0", "2", "4"]
+        );
     }
 }

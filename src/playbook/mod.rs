@@ -65,8 +65,21 @@ impl Keywords {
         macro_rules! or {
             ($($f:ident),*) => { $( if self.$f.is_none() { self.$f = parent.$f.clone(); } )* };
         }
-        or!(r#become, become_user, become_method, become_flags, check_mode, diff, ignore_errors,
-            ignore_unreachable, no_log, delegate_to, run_once, any_errors_fatal, throttle);
+        or!(
+            r#become,
+            become_user,
+            become_method,
+            become_flags,
+            check_mode,
+            diff,
+            ignore_errors,
+            ignore_unreachable,
+            no_log,
+            delegate_to,
+            run_once,
+            any_errors_fatal,
+            throttle
+        );
     }
 }
 
@@ -88,17 +101,27 @@ pub struct LoopControl {
 #[derive(Debug, Clone)]
 pub enum Action {
     /// A module call: canonical module name and raw (unrendered) arguments.
-    Module { module: String, args: Map<String, Value> },
+    Module {
+        module: String,
+        args: Map<String, Value>,
+    },
     Block {
         block: Vec<Task>,
         rescue: Vec<Task>,
         always: Vec<Task>,
     },
     /// `include_tasks` (dynamic): file expression and its base directory.
-    IncludeTasks { file: Value, apply: Option<Box<Keywords>> },
+    IncludeTasks {
+        file: Value,
+        apply: Option<Box<Keywords>>,
+    },
     /// `include_role` (dynamic).
-    IncludeRole { args: Map<String, Value> },
-    IncludeVars { args: Map<String, Value> },
+    IncludeRole {
+        args: Map<String, Value>,
+    },
+    IncludeVars {
+        args: Map<String, Value>,
+    },
     Meta(String),
 }
 

@@ -34,21 +34,44 @@ pub struct RoleRequest {
     pub keywords: Map<String, Value>,
 }
 
-const ROLE_KEYWORDS: &[&str] = &["become", "become_user", "become_method", "check_mode", "diff", "ignore_errors", "no_log", "environment", "delegate_to", "run_once", "any_errors_fatal"];
+const ROLE_KEYWORDS: &[&str] = &[
+    "become",
+    "become_user",
+    "become_method",
+    "check_mode",
+    "diff",
+    "ignore_errors",
+    "no_log",
+    "environment",
+    "delegate_to",
+    "run_once",
+    "any_errors_fatal",
+];
 
 impl RoleRequest {
     pub fn from_node(n: &Node, file: &Path) -> Result<RoleRequest> {
         match yaml::to_json(n) {
-            Value::String(s) => Ok(RoleRequest { name: s, ..Default::default() }),
+            Value::String(s) => Ok(RoleRequest {
+                name: s,
+                ..Default::default()
+            }),
             Value::Object(m) => RoleRequest::from_args(&m).map_err(|e| perr(file, n, e)),
-            _ => Err(perr(file, n, "a role must be a name or a mapping with 'role:'")),
+            _ => Err(perr(
+                file,
+                n,
+                "a role must be a name or a mapping with 'role:'",
+            )),
         }
     }
 
     pub fn from_args(m: &Map<String, Value>) -> std::result::Result<RoleRequest, String> {
         let mut r = RoleRequest::default();
         for (k, v) in m {
-            let s = || v.as_str().map(str::to_string).ok_or_else(|| format!("'{k}' must be a string"));
+            let s = || {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("'{k}' must be a string"))
+            };
             match k.as_str() {
                 "role" | "name" => r.name = s()?,
                 "vars" => {
@@ -64,7 +87,14 @@ impl RoleRequest {
                 }
                 "tags" => {
                     r.tags = match v {
-                        Value::Array(a) => a.iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect(),
+                        Value::Array(a) => a
+                            .iter()
+                            .map(|x| {
+                                x.as_str()
+                                    .map(str::to_string)
+                                    .unwrap_or_else(|| x.to_string())
+                            })
+                            .collect(),
                         Value::String(s) => s.split(',').map(|x| x.trim().to_string()).collect(),
                         other => vec![other.to_string()],
                     }
@@ -109,7 +139,12 @@ pub fn find_dir(name: &str, base_dir: &Path, ctx: &LoadCtx) -> Option<PathBuf> {
     cands.push(PathBuf::from(name));
     cands
         .into_iter()
-        .find(|c| c.join("tasks").is_dir() || c.join("meta").is_dir() || c.join("defaults").is_dir() || c.join("handlers").is_dir())
+        .find(|c| {
+            c.join("tasks").is_dir()
+                || c.join("meta").is_dir()
+                || c.join("defaults").is_dir()
+                || c.join("handlers").is_dir()
+        })
         // role_path is absolute in Ansible: `{{ role_path }}/files` must work from any cwd.
         .map(|c| c.canonicalize().unwrap_or(c))
 }
@@ -117,10 +152,15 @@ pub fn find_dir(name: &str, base_dir: &Path, ctx: &LoadCtx) -> Option<PathBuf> {
 /// A `main.yml`-style file of a role directory, with Ansible's extensions.
 pub fn role_file(dir: &Path, sub: &str, name: &str) -> Option<PathBuf> {
     let base = dir.join(sub);
-    [format!("{name}.yml"), format!("{name}.yaml"), format!("{name}.json"), name.to_string()]
-        .into_iter()
-        .map(|n| base.join(n))
-        .find(|p| p.is_file())
+    [
+        format!("{name}.yml"),
+        format!("{name}.yaml"),
+        format!("{name}.json"),
+        name.to_string(),
+    ]
+    .into_iter()
+    .map(|n| base.join(n))
+    .find(|p| p.is_file())
 }
 
 fn vars_file(dir: &Path, sub: &str, name: &str) -> Result<Map<String, Value>> {
@@ -131,9 +171,18 @@ fn vars_file(dir: &Path, sub: &str, name: &str) -> Result<Map<String, Value>> {
 }
 
 /// Loads a role with its dependencies (dependencies first), once per set of params.
-pub fn load(req: &RoleRequest, base_dir: &Path, ctx: &LoadCtx, seen: &mut Vec<(String, String)>, depth: usize) -> Result<Loaded> {
+pub fn load(
+    req: &RoleRequest,
+    base_dir: &Path,
+    ctx: &LoadCtx,
+    seen: &mut Vec<(String, String)>,
+    depth: usize,
+) -> Result<Loaded> {
     if depth > 32 {
-        return Err(Error::Other(format!("role '{}': dependencies nested too deeply (a cycle?)", req.name)));
+        return Err(Error::Other(format!(
+            "role '{}': dependencies nested too deeply (a cycle?)",
+            req.name
+        )));
     }
     let dir = find_dir(&req.name, base_dir, ctx).ok_or_else(|| {
         Error::Other(format!(
@@ -142,8 +191,16 @@ pub fn load(req: &RoleRequest, base_dir: &Path, ctx: &LoadCtx, seen: &mut Vec<(S
             base_dir.display()
         ))
     })?;
-    let mut out = Loaded { tasks: Vec::new(), handlers: Vec::new(), roles: Vec::new() };
-    let key = (dir.to_string_lossy().into_owned(), serde_json::to_string(&req.params).unwrap_or_default() + req.tasks_from.as_deref().unwrap_or(""));
+    let mut out = Loaded {
+        tasks: Vec::new(),
+        handlers: Vec::new(),
+        roles: Vec::new(),
+    };
+    let key = (
+        dir.to_string_lossy().into_owned(),
+        serde_json::to_string(&req.params).unwrap_or_default()
+            + req.tasks_from.as_deref().unwrap_or(""),
+    );
     let meta = match role_file(&dir, "meta", "main") {
         Some(p) => yaml::load_file(&p)?.into_iter().next().map(|d| (p, d.root)),
         None => None,
@@ -172,9 +229,21 @@ pub fn load(req: &RoleRequest, base_dir: &Path, ctx: &LoadCtx, seen: &mut Vec<(S
         }
     }
     let role = Arc::new(Role {
-        name: dir.file_name().and_then(|n| n.to_str()).unwrap_or(&req.name).to_string(),
-        defaults: Arc::new(vars_file(&dir, "defaults", req.defaults_from.as_deref().unwrap_or("main"))?),
-        vars: Arc::new(vars_file(&dir, "vars", req.vars_from.as_deref().unwrap_or("main"))?),
+        name: dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(&req.name)
+            .to_string(),
+        defaults: Arc::new(vars_file(
+            &dir,
+            "defaults",
+            req.defaults_from.as_deref().unwrap_or("main"),
+        )?),
+        vars: Arc::new(vars_file(
+            &dir,
+            "vars",
+            req.vars_from.as_deref().unwrap_or("main"),
+        )?),
         params: Arc::new(req.params.clone()),
         path: dir.clone(),
     });
@@ -204,7 +273,9 @@ pub fn load(req: &RoleRequest, base_dir: &Path, ctx: &LoadCtx, seen: &mut Vec<(S
         }
     }
     let tasks_name = req.tasks_from.as_deref().unwrap_or("main");
-    let tasks_name = tasks_name.trim_end_matches(".yml").trim_end_matches(".yaml");
+    let tasks_name = tasks_name
+        .trim_end_matches(".yml")
+        .trim_end_matches(".yaml");
     match role_file(&dir, "tasks", tasks_name) {
         Some(p) => {
             let mut tasks = load_task_file(&p, Some(&role), ctx, depth)?;
@@ -214,11 +285,19 @@ pub fn load(req: &RoleRequest, base_dir: &Path, ctx: &LoadCtx, seen: &mut Vec<(S
             out.tasks.extend(tasks);
         }
         None if req.tasks_from.is_some() => {
-            return Err(Error::Other(format!("role '{}': tasks file '{tasks_name}' not found in {}/tasks", role.name, dir.display())))
+            return Err(Error::Other(format!(
+                "role '{}': tasks file '{tasks_name}' not found in {}/tasks",
+                role.name,
+                dir.display()
+            )))
         }
         None => {}
     }
-    if let Some(p) = role_file(&dir, "handlers", req.handlers_from.as_deref().unwrap_or("main")) {
+    if let Some(p) = role_file(
+        &dir,
+        "handlers",
+        req.handlers_from.as_deref().unwrap_or("main"),
+    ) {
         let mut hs = load_task_file(&p, Some(&role), ctx, depth)?;
         for h in &mut hs {
             super::load::inherit_deep(h, &kw);

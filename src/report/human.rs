@@ -20,7 +20,12 @@ impl Human {
     pub fn stdout() -> Human {
         let tty = std::io::stdout().is_terminal();
         let color = tty && std::env::var_os("NO_COLOR").is_none();
-        Human { out: Box::new(std::io::stdout()), color, spinner: None, tty }
+        Human {
+            out: Box::new(std::io::stdout()),
+            color,
+            spinner: None,
+            tty,
+        }
     }
 
     fn paint(&self, code: &str, s: &str) -> String {
@@ -74,7 +79,10 @@ impl Human {
 fn pretty(v: &serde_json::Map<String, Value>) -> String {
     use serde::Serialize;
     let mut buf = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, serde_json::ser::PrettyFormatter::with_indent(b"    "));
+    let mut ser = serde_json::Serializer::with_formatter(
+        &mut buf,
+        serde_json::ser::PrettyFormatter::with_indent(b"    "),
+    );
     let _ = v.serialize(&mut ser);
     String::from_utf8(buf).unwrap_or_default()
 }
@@ -144,12 +152,27 @@ impl Reporter for Human {
                     s => s.word(),
                 };
                 // Ansible's wording; the label may be the secret itself.
-                let label = if r.no_log { "(censored due to no_log)" } else { it.label.as_str() };
+                let label = if r.no_log {
+                    "(censored due to no_log)"
+                } else {
+                    it.label.as_str()
+                };
                 let mut line = format!("{word}: [{host}] => (item={label})");
                 if it.status == Status::Failed || verbosity > 0 || r.show {
-                    let mut shown = if r.no_log { res.clone() } else { it.result.clone() };
+                    let mut shown = if r.no_log {
+                        res.clone()
+                    } else {
+                        it.result.clone()
+                    };
                     shown.remove("ansible_loop_var");
-                    line.push_str(&format!(" => {}", if r.show { pretty(&shown) } else { compact(&shown) }));
+                    line.push_str(&format!(
+                        " => {}",
+                        if r.show {
+                            pretty(&shown)
+                        } else {
+                            compact(&shown)
+                        }
+                    ));
                 }
                 let c = Self::color_for(it.status, r.ignored);
                 let painted = self.paint(c, &line);
@@ -169,7 +192,9 @@ impl Reporter for Human {
             }
             let line = match r.status {
                 Status::Failed => format!("fatal: [{host}]: FAILED! => {}", compact(&res)),
-                Status::Unreachable => format!("fatal: [{host}]: UNREACHABLE! => {}", compact(&res)),
+                Status::Unreachable => {
+                    format!("fatal: [{host}]: UNREACHABLE! => {}", compact(&res))
+                }
                 Status::Skipped if verbosity == 0 => format!("skipping: [{host}]"),
                 s if r.show => {
                     let mut shown = res.clone();
@@ -228,7 +253,12 @@ impl Human {
             _ => return,
         };
         for d in diffs {
-            let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            let get = |k: &str| {
+                d.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
             let diff = crate::modules::Diff {
                 before: get("before"),
                 after: get("after"),

@@ -18,7 +18,10 @@ pub struct Json {
 impl Json {
     /// Writes to stdout, or to a file when given.
     pub fn new(out: Option<std::path::PathBuf>) -> Json {
-        Json { plays: Vec::new(), out }
+        Json {
+            plays: Vec::new(),
+            out,
+        }
     }
 
     fn current_tasks(&mut self) -> Option<&mut Vec<Value>> {
@@ -28,18 +31,24 @@ impl Json {
 
 impl Reporter for Json {
     fn play_start(&mut self, name: &str) {
-        self.plays.push(json!({"play": {"name": name}, "tasks": []}));
+        self.plays
+            .push(json!({"play": {"name": name}, "tasks": []}));
     }
 
     fn task_start(&mut self, name: &str, handler: bool, module: &str) {
         if let Some(t) = self.current_tasks() {
-            t.push(json!({"task": {"name": name, "handler": handler, "action": module}, "hosts": {}}));
+            t.push(
+                json!({"task": {"name": name, "handler": handler, "action": module}, "hosts": {}}),
+            );
         }
     }
 
     fn host_result(&mut self, r: &HostResult, _v: u8, _d: bool) {
         let mut res = visible(r);
-        res.insert("status".into(), serde_json::to_value(r.status).unwrap_or_default());
+        res.insert(
+            "status".into(),
+            serde_json::to_value(r.status).unwrap_or_default(),
+        );
         if r.ignored {
             res.insert("ignored".into(), Value::Bool(true));
         }

@@ -16,7 +16,14 @@ pub struct Junit {
 
 impl Junit {
     pub fn new(path: std::path::PathBuf) -> Junit {
-        Junit { path, play: String::new(), task: String::new(), cases: Vec::new(), failures: 0, skipped: 0 }
+        Junit {
+            path,
+            play: String::new(),
+            task: String::new(),
+            cases: Vec::new(),
+            failures: 0,
+            skipped: 0,
+        }
     }
 }
 
@@ -42,9 +49,18 @@ impl Reporter for Junit {
         let inner = match r.status {
             Status::Failed | Status::Unreachable if !r.ignored => {
                 self.failures += 1;
-                let msg = r.result.get("msg").and_then(|m| m.as_str()).unwrap_or("failed");
+                let msg = r
+                    .result
+                    .get("msg")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("failed");
                 let msg = if r.no_log { "hidden (no_log)" } else { msg };
-                format!("<failure message=\"{}\" type=\"{}\">{}</failure>", esc(msg), r.status.word(), esc(&body))
+                format!(
+                    "<failure message=\"{}\" type=\"{}\">{}</failure>",
+                    esc(msg),
+                    r.status.word(),
+                    esc(&body)
+                )
             }
             Status::Skipped => {
                 self.skipped += 1;
@@ -68,7 +84,10 @@ impl Reporter for Junit {
             self.cases.join("\n")
         );
         if let Err(e) = std::fs::write(&self.path, xml) {
-            eprintln!("ferry: cannot write JUnit report {}: {e}", self.path.display());
+            eprintln!(
+                "ferry: cannot write JUnit report {}: {e}",
+                self.path.display()
+            );
         }
     }
 }

@@ -30,10 +30,14 @@ impl Reporter for Tee {
         self.0.iter_mut().for_each(|r| r.play_start(name));
     }
     fn task_start(&mut self, name: &str, handler: bool, module: &str) {
-        self.0.iter_mut().for_each(|r| r.task_start(name, handler, module));
+        self.0
+            .iter_mut()
+            .for_each(|r| r.task_start(name, handler, module));
     }
     fn host_result(&mut self, res: &HostResult, verbosity: u8, diff: bool) {
-        self.0.iter_mut().for_each(|r| r.host_result(res, verbosity, diff));
+        self.0
+            .iter_mut()
+            .for_each(|r| r.host_result(res, verbosity, diff));
     }
     fn retry(&mut self, host: &str, task: &str, left: u64) {
         self.0.iter_mut().for_each(|r| r.retry(host, task, left));
@@ -54,7 +58,10 @@ pub fn visible(r: &HostResult) -> serde_json::Map<String, serde_json::Value> {
             "censored".into(),
             "the output has been hidden due to the fact that 'no_log: true' was specified for this result".into(),
         );
-        m.insert("changed".into(), r.result.get("changed").cloned().unwrap_or(false.into()));
+        m.insert(
+            "changed".into(),
+            r.result.get("changed").cloned().unwrap_or(false.into()),
+        );
         return m;
     }
     r.result.clone()

@@ -8,30 +8,33 @@ use minijinja::value::{Kwargs, Rest};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 
 pub fn register(env: &mut Environment<'static>) {
-    env.add_function("lookup", |state: &State, name: String, args: Rest<Value>| {
-        let (terms, kwargs) = split_kwargs(args.0);
-        let wantlist = kwargs
-            .as_ref()
-            .and_then(|k| k.get::<Option<bool>>("wantlist").ok().flatten())
-            .unwrap_or(false);
-        let items = run(state, &name, &terms, kwargs.as_ref())?;
-        if wantlist {
-            return Ok(Value::from(items));
-        }
-        // Ansible joins string results with commas when not asked for a list.
-        Ok(match items.len() {
-            0 => Value::from(()),
-            1 => items.into_iter().next().unwrap_or_default(),
-            _ if items.iter().all(|v| v.as_str().is_some()) => Value::from(
-                items
-                    .iter()
-                    .map(|v| v.as_str().unwrap_or_default().to_string())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            _ => Value::from(items),
-        })
-    });
+    env.add_function(
+        "lookup",
+        |state: &State, name: String, args: Rest<Value>| {
+            let (terms, kwargs) = split_kwargs(args.0);
+            let wantlist = kwargs
+                .as_ref()
+                .and_then(|k| k.get::<Option<bool>>("wantlist").ok().flatten())
+                .unwrap_or(false);
+            let items = run(state, &name, &terms, kwargs.as_ref())?;
+            if wantlist {
+                return Ok(Value::from(items));
+            }
+            // Ansible joins string results with commas when not asked for a list.
+            Ok(match items.len() {
+                0 => Value::from(()),
+                1 => items.into_iter().next().unwrap_or_default(),
+                _ if items.iter().all(|v| v.as_str().is_some()) => Value::from(
+                    items
+                        .iter()
+                        .map(|v| v.as_str().unwrap_or_default().to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                _ => Value::from(items),
+            })
+        },
+    );
     let query = |state: &State, name: String, args: Rest<Value>| {
         let (terms, kwargs) = split_kwargs(args.0);
         run(state, &name, &terms, kwargs.as_ref()).map(Value::from)
@@ -56,7 +59,10 @@ fn err(msg: String) -> Error {
 fn flat_terms(terms: &[Value]) -> Vec<Value> {
     let mut out = Vec::new();
     for t in terms {
-        if t.as_str().is_none() && t.try_iter().is_ok() && t.kind() == minijinja::value::ValueKind::Seq {
+        if t.as_str().is_none()
+            && t.try_iter().is_ok()
+            && t.kind() == minijinja::value::ValueKind::Seq
+        {
             out.extend(t.try_iter().into_iter().flatten());
         } else {
             out.push(t.clone());
@@ -66,7 +72,9 @@ fn flat_terms(terms: &[Value]) -> Vec<Value> {
 }
 
 fn str_var(state: &State, name: &str) -> Option<String> {
-    state.lookup(name).and_then(|v| v.as_str().map(str::to_string))
+    state
+        .lookup(name)
+        .and_then(|v| v.as_str().map(str::to_string))
 }
 
 /// Search order for a relative path: role `subdir`, role, playbook `subdir`, playbook.
@@ -88,7 +96,12 @@ pub fn search_path(state: &State, subdir: &str, rel: &str) -> Option<PathBuf> {
     bases.into_iter().map(|b| b.join(p)).find(|c| c.exists())
 }
 
-fn run(state: &State, name: &str, terms: &[Value], kwargs: Option<&Kwargs>) -> Result<Vec<Value>, Error> {
+fn run(
+    state: &State,
+    name: &str,
+    terms: &[Value],
+    kwargs: Option<&Kwargs>,
+) -> Result<Vec<Value>, Error> {
     let name = name.strip_prefix("ansible.builtin.").unwrap_or(name);
     let kw_str = |k: &str| kwargs.and_then(|kw| kw.get::<Option<String>>(k).ok().flatten());
     match name {
@@ -100,14 +113,22 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: Option<&Kwargs>) -> R
                     .ok_or_else(|| err(format!("lookup('file'): could not find {rel:?}")))?;
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| err(format!("lookup('file'): {}: {e}", path.display())))?;
-                let keep = kwargs.and_then(|k| k.get::<Option<bool>>("rstrip").ok().flatten()) == Some(false);
-                Ok(Value::from(if keep { text } else { text.trim_end().to_string() }))
+                let keep = kwargs.and_then(|k| k.get::<Option<bool>>("rstrip").ok().flatten())
+                    == Some(false);
+                Ok(Value::from(if keep {
+                    text
+                } else {
+                    text.trim_end().to_string()
+                }))
             })
             .collect(),
         "env" => Ok(flat_terms(terms)
             .iter()
             .map(|t| {
-                Value::from(std::env::var(t.to_string()).unwrap_or_else(|_| kw_str("default").unwrap_or_default()))
+                Value::from(
+                    std::env::var(t.to_string())
+                        .unwrap_or_else(|_| kw_str("default").unwrap_or_default()),
+                )
             })
             .collect()),
         "vars" => flat_terms(terms)
@@ -116,10 +137,13 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: Option<&Kwargs>) -> R
                 let n = t.to_string();
                 match state.lookup(&n) {
                     Some(v) if !v.is_undefined() => Ok(v),
-                    _ => match kwargs.and_then(|k| k.get::<Option<Value>>("default").ok().flatten()) {
-                        Some(d) => Ok(d),
-                        None => Err(err(format!("lookup('vars'): '{n}' is undefined"))),
-                    },
+                    _ => {
+                        match kwargs.and_then(|k| k.get::<Option<Value>>("default").ok().flatten())
+                        {
+                            Some(d) => Ok(d),
+                            None => Err(err(format!("lookup('vars'): '{n}' is undefined"))),
+                        }
+                    }
                 }
             })
             .collect(),
@@ -143,9 +167,18 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: Option<&Kwargs>) -> R
                         if let Ok(v) = t.get_attr(key) {
                             let list: Vec<String> = match v.as_str() {
                                 Some(s) => s.split([',', ';']).map(str::to_string).collect(),
-                                None => v.try_iter().into_iter().flatten().map(|x| x.to_string()).collect(),
+                                None => v
+                                    .try_iter()
+                                    .into_iter()
+                                    .flatten()
+                                    .map(|x| x.to_string())
+                                    .collect(),
                             };
-                            if key == "files" { candidates.extend(list) } else { paths.extend(list) }
+                            if key == "files" {
+                                candidates.extend(list)
+                            } else {
+                                paths.extend(list)
+                            }
                         }
                     }
                 } else {
@@ -156,17 +189,26 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: Option<&Kwargs>) -> R
                 let found = if paths.is_empty() {
                     search_path(state, "files", c)
                 } else {
-                    paths.iter().map(|p| search_path(state, "files", &Path::new(p).join(c).to_string_lossy())).find_map(|x| x)
+                    paths
+                        .iter()
+                        .map(|p| {
+                            search_path(state, "files", &Path::new(p).join(c).to_string_lossy())
+                        })
+                        .find_map(|x| x)
                 };
                 if let Some(p) = found {
                     return Ok(vec![Value::from(p.to_string_lossy().into_owned())]);
                 }
             }
-            let skip = kwargs.and_then(|k| k.get::<Option<bool>>("skip").ok().flatten()).unwrap_or(false);
+            let skip = kwargs
+                .and_then(|k| k.get::<Option<bool>>("skip").ok().flatten())
+                .unwrap_or(false);
             if skip {
                 Ok(vec![])
             } else {
-                Err(err(format!("lookup('first_found'): none of {candidates:?} was found")))
+                Err(err(format!(
+                    "lookup('first_found'): none of {candidates:?} was found"
+                )))
             }
         }
         "fileglob" => {
@@ -206,9 +248,15 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: Option<&Kwargs>) -> R
                     .output()
                     .map_err(|e| err(format!("lookup('pipe'): {e}")))?;
                 if !out.status.success() {
-                    return Err(err(format!("lookup('pipe'): {:?} exited with {}", t.to_string(), out.status)));
+                    return Err(err(format!(
+                        "lookup('pipe'): {:?} exited with {}",
+                        t.to_string(),
+                        out.status
+                    )));
                 }
-                Ok(Value::from(String::from_utf8_lossy(&out.stdout).trim_end().to_string()))
+                Ok(Value::from(
+                    String::from_utf8_lossy(&out.stdout).trim_end().to_string(),
+                ))
             })
             .collect(),
         "lines" => {
@@ -219,7 +267,11 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: Option<&Kwargs>) -> R
                     .arg(t.to_string())
                     .output()
                     .map_err(|e| err(format!("lookup('lines'): {e}")))?;
-                out.extend(String::from_utf8_lossy(&o.stdout).lines().map(|l| Value::from(l.to_string())));
+                out.extend(
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .map(|l| Value::from(l.to_string())),
+                );
             }
             Ok(out)
         }
@@ -244,10 +296,17 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: Option<&Kwargs>) -> R
         "sequence" => {
             let mut out = Vec::new();
             for t in flat_terms(terms) {
-                out.extend(super::super::playbook::loops::sequence(&t.to_string()).map_err(err)?.into_iter().map(Value::from));
+                out.extend(
+                    super::super::playbook::loops::sequence(&t.to_string())
+                        .map_err(err)?
+                        .into_iter()
+                        .map(Value::from),
+                );
             }
             Ok(out)
         }
-        other => Err(err(format!("lookup plugin {other:?} is not supported by ferry"))),
+        other => Err(err(format!(
+            "lookup plugin {other:?} is not supported by ferry"
+        ))),
     }
 }

@@ -41,6 +41,8 @@ impl Templar {
         // No HTML escaping, whatever the template's file name (`job.xml.j2`).
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_recursion_limit(200);
+        // Bounds the work of one render: a runaway template fails instead of hanging.
+        env.set_fuel(Some(200_000_000));
         // Templates referenced by absolute path (template module, lookup('template')).
         env.set_loader(|name| {
             let p = std::path::Path::new(name);
@@ -68,7 +70,10 @@ impl Templar {
         env.add_global("omit", OMIT);
         let mut file_env = env.clone();
         file_env.set_syntax(syntax(true));
-        Templar { env: Arc::new(env), file_env: Arc::new(file_env) }
+        Templar {
+            env: Arc::new(env),
+            file_env: Arc::new(file_env),
+        }
     }
 
     pub fn env(&self) -> &Environment<'static> {
@@ -81,7 +86,12 @@ impl Templar {
         self.render_depth(v, scope, 0)
     }
 
-    pub(crate) fn render_depth(&self, v: &Value, scope: &Scope, depth: usize) -> Result<Value, String> {
+    pub(crate) fn render_depth(
+        &self,
+        v: &Value,
+        scope: &Scope,
+        depth: usize,
+    ) -> Result<Value, String> {
         match v {
             Value::String(s) => self.render_string(s, scope, depth),
             Value::Array(items) => items
@@ -117,7 +127,10 @@ impl Templar {
         }
         let ctx = scope.context(self, depth + 1);
         if let Some(expr) = single_expression(s) {
-            let compiled = self.env.compile_expression(expr).map_err(|e| describe(&e, s, scope))?;
+            let compiled = self
+                .env
+                .compile_expression(expr)
+                .map_err(|e| describe(&e, s, scope))?;
             let out = compiled.eval(ctx).map_err(|e| describe(&e, s, scope))?;
             if out.is_undefined() {
                 // Strict like Ansible: a bare undefined result is an error.
@@ -155,7 +168,10 @@ impl Templar {
                 let s = s.trim();
                 // Ansible tolerates `when: "{{ x }}"` (with a warning).
                 let expr = single_expression(s).unwrap_or(s);
-                let compiled = self.env.compile_expression(expr).map_err(|e| describe(&e, s, scope))?;
+                let compiled = self
+                    .env
+                    .compile_expression(expr)
+                    .map_err(|e| describe(&e, s, scope))?;
                 let v = compiled
                     .eval(scope.context(self, 1))
                     .map_err(|e| describe(&e, s, scope))?;
@@ -171,8 +187,13 @@ impl Templar {
 
     /// Evaluates a bare expression (`loop: x` strings are templates, not this).
     pub fn eval_expr(&self, expr: &str, scope: &Scope) -> Result<Value, String> {
-        let compiled = self.env.compile_expression(expr).map_err(|e| describe(&e, expr, scope))?;
-        let v = compiled.eval(scope.context(self, 1)).map_err(|e| describe(&e, expr, scope))?;
+        let compiled = self
+            .env
+            .compile_expression(expr)
+            .map_err(|e| describe(&e, expr, scope))?;
+        let v = compiled
+            .eval(scope.context(self, 1))
+            .map_err(|e| describe(&e, expr, scope))?;
         if v.is_undefined() {
             let e = minijinja::Error::new(ErrorKind::UndefinedError, "undefined value");
             return Err(describe(&e, expr, scope));
@@ -192,7 +213,10 @@ fn syntax(trim_blocks: bool) -> minijinja::syntax::SyntaxConfig {
 fn truthy(v: &JValue) -> bool {
     // Ansible evaluates the string result of a conditional: "False"/"no" are false.
     if let Some(s) = v.as_str() {
-        return !matches!(s.trim().to_lowercase().as_str(), "" | "false" | "no" | "off" | "0" | "none");
+        return !matches!(
+            s.trim().to_lowercase().as_str(),
+            "" | "false" | "no" | "off" | "0" | "none"
+        );
     }
     v.is_true()
 }

@@ -15,7 +15,10 @@ fn native_types_and_strings() {
     assert_eq!(t.render(&json!("{{ n + 1 }}"), &s).unwrap(), json!(6));
     assert_eq!(t.render(&json!("{{ name }}\n"), &s).unwrap(), json!("x\n"));
     assert_eq!(t.render(&json!("a-{{ name }}"), &s).unwrap(), json!("a-x"));
-    assert_eq!(t.render(&json!({"k": ["{{ n }}"]}), &s).unwrap(), json!({"k": [5]}));
+    assert_eq!(
+        t.render(&json!({"k": ["{{ n }}"]}), &s).unwrap(),
+        json!({"k": [5]})
+    );
 }
 
 #[test]
@@ -33,7 +36,10 @@ fn undefined_names_the_variable() {
     let s = scope(json!({}));
     let err = t.render(&json!("{{ nope }}"), &s).unwrap_err();
     assert!(err.contains("'nope' is undefined"), "{err}");
-    assert_eq!(t.render(&json!("{{ nope | default('d') }}"), &s).unwrap(), json!("d"));
+    assert_eq!(
+        t.render(&json!("{{ nope | default('d') }}"), &s).unwrap(),
+        json!("d")
+    );
     assert!(!t.eval_bool(&json!("nope is defined"), &s).unwrap());
 }
 
@@ -41,7 +47,10 @@ fn undefined_names_the_variable() {
 fn python_style_printing() {
     let t = Templar::new();
     let s = scope(json!({"b": true, "l": ["a", "b"], "d": {"k": null}}));
-    assert_eq!(t.render(&json!("{{ b }} {{ l }} {{ d }}"), &s).unwrap(), json!("True ['a', 'b'] {'k': None}"));
+    assert_eq!(
+        t.render(&json!("{{ b }} {{ l }} {{ d }}"), &s).unwrap(),
+        json!("True ['a', 'b'] {'k': None}")
+    );
 }
 
 #[test]
@@ -58,6 +67,12 @@ fn conditionals() {
 fn template_file_trims_blocks_and_keeps_newline() {
     let t = Templar::new();
     let s = scope(json!({"xs": [1, 2]}));
-    let out = t.render_file("t.j2", "{% for x in xs %}\nx={{ x }}\n{% endfor %}\nend\n", &s).unwrap();
+    let out = t
+        .render_file(
+            "t.j2",
+            "{% for x in xs %}\nx={{ x }}\n{% endfor %}\nend\n",
+            &s,
+        )
+        .unwrap();
     assert_eq!(out, "x=1\nx=2\nend\n");
 }

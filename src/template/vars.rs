@@ -151,7 +151,8 @@ impl Object for VarsObj {
                 match self.templar.render_depth(raw, &self.scope, self.depth) {
                     Ok(v) => JValue::from(minijinja::value::Serde(&v)),
                     Err(e) => {
-                        self.scope.note_error(format!("error while templating variable '{k}': {e}"));
+                        self.scope
+                            .note_error(format!("error while templating variable '{k}': {e}"));
                         return None;
                     }
                 }
@@ -177,7 +178,12 @@ impl Object for VarsObj {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let keys: Vec<JValue> = self.scope.flatten().keys().map(|k| JValue::from(k.as_str())).collect();
+        let keys: Vec<JValue> = self
+            .scope
+            .flatten()
+            .keys()
+            .map(|k| JValue::from(k.as_str()))
+            .collect();
         Enumerator::Values(keys)
     }
 }
@@ -204,6 +210,12 @@ impl Object for HostVarsObj {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.src.host_names().into_iter().map(JValue::from).collect())
+        Enumerator::Values(
+            self.src
+                .host_names()
+                .into_iter()
+                .map(JValue::from)
+                .collect(),
+        )
     }
 }
