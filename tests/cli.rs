@@ -570,3 +570,16 @@ fn play_and_role_keywords_reach_tasks_inside_blocks() {
     );
     assert_eq!(out.recap("localhost").changed, 2);
 }
+
+#[test]
+fn task_timeout_stops_a_command_that_hangs() {
+    let p = Project::new();
+    p.file("inventory", INV).file(
+        "p.yml",
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - command: sleep 30\n      timeout: 1\n",
+    );
+    let start = std::time::Instant::now();
+    let out = p.playbook("p.yml", &["-i", "inventory"]);
+    out.code(2).contains("timed out");
+    assert!(start.elapsed().as_secs() < 20, "the timeout was not enforced");
+}

@@ -290,6 +290,7 @@ fn gather_task(play: &Play) -> Task {
         until: None,
         retries: None,
         delay: None,
+        timeout: None,
         changed_when: None,
         failed_when: None,
         notify: Vec::new(),

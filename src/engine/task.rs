@@ -891,7 +891,14 @@ async fn exec_once(
         scope,
         env,
         search_dirs,
-        timeout: None,
+        timeout: match render_str(run, &task.timeout, scope) {
+            Ok(Some(t)) => match t.trim().parse::<f64>() {
+                Ok(secs) if secs > 0.0 => Some(Duration::from_secs_f64(secs)),
+                _ => return fail(format!("timeout must be a number of seconds, got {t:?}")),
+            },
+            Ok(None) => None,
+            Err(e) => return fail(e),
+        },
     };
     let retries = task
         .retries

@@ -402,7 +402,6 @@ const TASK_KEYS: &[&str] = &[
 
 const IGNORED_KEYS: &[&str] = &[
     "delegate_facts",
-    "timeout",
     "collections",
     "module_defaults",
     "debugger",
@@ -445,6 +444,7 @@ fn load_task(
         until: None,
         retries: None,
         delay: None,
+        timeout: None,
         changed_when: None,
         failed_when: None,
         notify: Vec::new(),
@@ -478,6 +478,7 @@ fn load_task(
             "until" => task.until = Some(yaml::to_json(v)),
             "retries" => task.retries = Some(yaml::to_json(v)),
             "delay" => task.delay = Some(yaml::to_json(v)),
+            "timeout" => task.timeout = Some(yaml::to_json(v)),
             "changed_when" => task.changed_when = Some(as_list(v)),
             "failed_when" => task.failed_when = Some(as_list(v)),
             "notify" => task.notify = string_list(v),

@@ -137,6 +137,8 @@ pub struct Task {
     pub until: Option<Value>,
     pub retries: Option<Value>,
     pub delay: Option<Value>,
+    /// `timeout:` in seconds for the task on each host.
+    pub timeout: Option<Value>,
     pub changed_when: Option<Vec<Value>>,
     pub failed_when: Option<Vec<Value>>,
     pub notify: Vec<String>,
