@@ -581,5 +581,8 @@ fn task_timeout_stops_a_command_that_hangs() {
     let start = std::time::Instant::now();
     let out = p.playbook("p.yml", &["-i", "inventory"]);
     out.code(2).contains("timed out");
-    assert!(start.elapsed().as_secs() < 20, "the timeout was not enforced");
+    assert!(
+        start.elapsed().as_secs() < 20,
+        "the timeout was not enforced"
+    );
 }

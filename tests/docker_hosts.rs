@@ -327,7 +327,11 @@ fn trainer_builds_the_image_and_trains_lda_and_mlp() {
     let Some(dir) = lab() else { return };
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let base = trainer_base();
-    let real = Path::new("/work/shared/data/eeg");
+    // The article's data sits in shared/ beside the checkout (never in the repo).
+    let real_dir = std::env::var("FERRY_EEG_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/eeg"));
+    let real = real_dir.as_path();
     let data_src = if real.join("train.csv").is_file() && real.join("test.csv").is_file() {
         real.to_string_lossy().into_owned()
     } else {

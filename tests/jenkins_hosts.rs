@@ -387,7 +387,7 @@ fn jenkins_server_roles_end_to_end() {
     assert!(api(&dir, "/api/json").contains("\"jobs\":[]"));
 
     // Leave lab-1 as other tests expect it: no firewall, no Jenkins running.
-    on_host(&dir, HOST, &format!("ufw --force disable >/dev/null; service jenkins stop >/dev/null; {REPO_DIR}/src/jenkins-deb/serve-repo.sh stop {REPO_DIR}/repo; rm -f /tmp/ferry-jenkins-pw"));
+    on_host(&dir, HOST, &format!("ufw --force disable >/dev/null; service jenkins stop >/dev/null; {REPO_DIR}/src/jenkins-deb/serve-repo.sh stop {REPO_DIR}/repo; rm -f /tmp/ferry-jenkins-pw /etc/apt/sources.list.d/jenkins.list /var/lib/apt/lists/127.0.0.1_*"));
 }
 
 /// The modules against the API double run by hand (not the package) on its

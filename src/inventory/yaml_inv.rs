@@ -84,12 +84,14 @@ fn group(inv: &mut Inventory, name: &str, node: &Node, path: &Path) -> Result<()
                     group(inv, &cname, cv, path)?;
                 }
             }
-            other => return Err(bad(
-                k,
-                format!(
+            other => {
+                return Err(bad(
+                    k,
+                    format!(
                     "unknown key {other:?} in group {name:?} (expected hosts, vars or children)"
                 ),
-            )),
+                ))
+            }
         }
     }
     Ok(())
