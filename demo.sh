@@ -19,7 +19,9 @@ command -v cargo >/dev/null || { echo "demo.sh: cargo is required" >&2; exit 1; 
 cargo build --release --quiet
 FERRY="$ROOT/target/release/ferry"
 
-tests/hosts/lab up "$HOSTS"
+# Fresh host disks: every demo is a first run on bare Debian hosts.
+tests/hosts/lab down >/dev/null 2>&1 || true
+tests/hosts/lab up --fresh "$HOSTS"
 tests/hosts/trainer-base >/dev/null
 
 INV=inventories/lab

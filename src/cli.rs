@@ -467,7 +467,11 @@ async fn adhoc(a: AdhocArgs) -> Result<i32> {
     let dir = tempdir_playbook(&a.pattern, module.spec().name, &args)?;
     let mut cfg = cfg;
     cfg.playbooks = vec![dir.clone()];
-    let run = Run::new(cfg, inv, reporter(&a.common));
+    let rep: Box<dyn Reporter> = match a.common.output {
+        Output::Human => Box::new(report::AdHoc),
+        Output::Json => reporter(&a.common),
+    };
+    let run = Run::new(cfg, inv, rep);
     let code = run_with_interrupt(run).await;
     if let Some(d) = dir.parent() {
         let _ = std::fs::remove_dir_all(d);

@@ -454,7 +454,10 @@ fn adhoc_run_and_tags() {
         "echo adhoc-ok",
     ])
     .success()
-    .contains("changed: [localhost]");
+    .contains("localhost | CHANGED | rc=0 >>\nadhoc-ok");
+    p.ferry(&["run", "localhost", "-i", "inventory", "-m", "ping"])
+        .success()
+        .contains("localhost | SUCCESS => {");
     p.file(
         "t.yml",
         "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - {debug: {msg: a-task}, tags: [a]}\n    - {debug: {msg: b-task}, tags: [b]}\n    - {debug: {msg: never-task}, tags: [never]}\n",

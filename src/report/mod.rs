@@ -1,6 +1,7 @@
 //! Reporters: events in, output out. One reporter sits behind one lock, so
 //! output from parallel hosts never interleaves.
 
+mod adhoc;
 mod human;
 mod json;
 mod junit;
@@ -9,6 +10,7 @@ use indexmap::IndexMap;
 
 use crate::engine::{HostResult, Stats};
 
+pub use adhoc::AdHoc;
 pub use human::Human;
 pub use json::Json;
 pub use junit::Junit;
