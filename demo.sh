@@ -42,7 +42,7 @@ fi
 
 "$FERRY" playbook -i "$INV" tests/doubles/lab-doubles.yml
 t0=$(date +%s)
-"$FERRY" playbook -i "$INV" playbooks/site.yml "${extra[@]}"
+"$FERRY" playbook -i "$INV" playbooks/site.yml "${extra[@]}" | tee /tmp/ferry-demo-run1.txt
 t1=$(date +%s)
 echo "== second run: nothing may change"
 "$FERRY" playbook -i "$INV" playbooks/site.yml "${extra[@]}" | tee /tmp/ferry-demo-rerun.txt
@@ -54,5 +54,12 @@ fi
 
 echo
 echo "== results"
-"$FERRY" run jenkins -i "$INV" -b -m shell -a "cat /srv/trainer/result.txt; curl -s -u admin:ferry-demo-admin 'http://127.0.0.1:8080/api/json?tree=jobs%5Bname%5D'; echo"
+"$FERRY" run jenkins -i "$INV" -b -m shell -a "cat /srv/trainer/result.txt; curl -s -u admin:ferry-demo-admin 'http://127.0.0.1:8080/api/json?tree=jobs%5Bname%5D'; echo" | tee /tmp/ferry-demo-results.txt
+# The accuracy the play reported must be what result.txt on each host says.
+reported=$(grep -o 'accuracy=[0-9.]*' /tmp/ferry-demo-run1.txt | tail -n 1)
+for k in $(seq 1 "$HOSTS"); do
+    got=$(grep -A1 "^lab-$k | " /tmp/ferry-demo-results.txt | tail -n 1)
+    [ "$got" = "$reported" ] || { echo "demo.sh: lab-$k result.txt says '$got', the play reported '$reported'" >&2; exit 1; }
+done
+echo "accuracy reported by the play = result.txt on every host: $reported"
 echo "site.yml: first run $((t1 - t0)) s, second run $((t2 - t1)) s; demo total $(( $(date +%s) - started )) s on $HOSTS host(s)"
