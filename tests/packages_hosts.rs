@@ -351,7 +351,9 @@ fn apt_key_and_deb822_repository_with_a_throwaway_key() {
             ssh_status(
                 &dir,
                 &format!("root@{h}"),
-                "apt-cache policy >/dev/null 2>&1"
+                // Another test may be running `apt-get update` on this host: its lists
+                // are replaced meanwhile, so give apt a few tries.
+                "for i in 1 2 3 4 5 6; do apt-cache policy >/dev/null 2>&1 && exit 0; sleep 2; done; exit 1"
             ) == 0,
             "{h}: apt cannot read the sources"
         );
