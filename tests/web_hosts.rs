@@ -5,65 +5,15 @@
 
 mod common;
 
+use common::{lab, on_host};
+
 use std::path::PathBuf;
-use std::process::Command;
 
 use common::Project;
 
 const HOSTS: &[&str] = &["lab-1", "lab-3"];
 const BASE: &str = "/srv/ferry-web-test";
 const PORT: u16 = 18091;
-
-fn lab() -> Option<PathBuf> {
-    let dir =
-        PathBuf::from(std::env::var("FERRY_LAB_DIR").unwrap_or_else(|_| "/tmp/ferry-lab".into()));
-    let ok = dir.join("hosts.ini").is_file() && ssh_status(&dir, "lab-1", "true") == 0;
-    if ok {
-        return Some(dir);
-    }
-    if std::env::var_os("FERRY_REQUIRE_LAB").is_some() {
-        panic!(
-            "test hosts are required but not up in {} (run tests/hosts/lab up 4)",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "skipping: no test hosts in {} (tests/run starts them)",
-        dir.display()
-    );
-    None
-}
-
-fn ssh_status(dir: &std::path::Path, host: &str, cmd: &str) -> i32 {
-    Command::new("ssh")
-        .args([
-            "-F",
-            &dir.join("ssh_config").to_string_lossy(),
-            "-o",
-            "BatchMode=yes",
-            host,
-            cmd,
-        ])
-        .output()
-        .map(|o| o.status.code().unwrap_or(-1))
-        .unwrap_or(-1)
-}
-
-/// Runs a command on a host as root (through the lab's ssh_config); returns stdout.
-fn on_host(dir: &std::path::Path, host: &str, cmd: &str) -> String {
-    let out = Command::new("ssh")
-        .args([
-            "-F",
-            &dir.join("ssh_config").to_string_lossy(),
-            "-o",
-            "BatchMode=yes",
-            &format!("root@{host}"),
-            cmd,
-        ])
-        .output()
-        .expect("ssh");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn project(dir: &std::path::Path, book: &str) -> Project {
     let p = Project::new();
