@@ -347,7 +347,6 @@ async fn run_module_task(
         .buffered(forks)
         .collect()
         .await;
-    let mut results = results;
     if run_once {
         // The one result stands for every host (Ansible's run_once).
         let first = results[0].clone();
@@ -366,7 +365,6 @@ async fn run_module_task(
                 }
             }
         }
-        let _ = &mut results;
     }
     let mut any_failed = false;
     for r in &results {
@@ -1050,26 +1048,15 @@ async fn exec_once(
                         }
                     });
                 } else {
-                    let target = if let Some(d) = &delegate {
-                        if task_delegate_facts(task) {
-                            d.clone()
-                        } else {
-                            host.to_string()
-                        }
-                    } else {
-                        host.to_string()
-                    };
+                    // Facts belong to the task's host, delegated or not (delegate_facts
+                    // is accepted but not supported).
                     let plain = !matches!(m.spec().name, "setup");
-                    run.update_host(&target, |s| s.add_facts(&f, plain));
+                    run.update_host(host, |s| s.add_facts(&f, plain));
                 }
             }
         }
         return hr;
     }
-}
-
-fn task_delegate_facts(_task: &Task) -> bool {
-    false
 }
 
 fn outcome_result(host: &str, o: Outcome) -> HostResult {
@@ -1236,7 +1223,7 @@ async fn run_include(
         let (mut tasks, handlers) = match &task.action {
             Action::IncludeTasks { apply, .. } => {
                 let rel = spec.as_str().unwrap_or_default();
-                let path = resolve_include(rel, task);
+                let path = playbook::resolve_task_path(rel, &task.base_dir, task.role.as_ref());
                 if !path.is_file() {
                     return Err(Error::Other(format!(
                         "{}: could not find or access included file {}",
@@ -1272,20 +1259,4 @@ async fn run_include(
         run_tasks(run, pc, &tasks, &ghosts, section).await?;
     }
     Ok(())
-}
-
-fn resolve_include(rel: &str, task: &Task) -> PathBuf {
-    let p = Path::new(rel);
-    if p.is_absolute() {
-        return p.to_path_buf();
-    }
-    let mut cands = vec![task.base_dir.join(p)];
-    if let Some(r) = &task.role {
-        cands.push(r.path.join("tasks").join(p));
-    }
-    cands
-        .iter()
-        .find(|c| c.is_file())
-        .cloned()
-        .unwrap_or_else(|| cands.remove(0))
 }

@@ -768,7 +768,7 @@ fn json_node(v: &Value) -> Node {
 }
 
 /// Where a relative task file is found: the including file's dir, then the role's `tasks/`.
-pub(crate) fn resolve_task_path(rel: &str, base_dir: &Path, role: Option<&Arc<Role>>) -> PathBuf {
+pub fn resolve_task_path(rel: &str, base_dir: &Path, role: Option<&Arc<Role>>) -> PathBuf {
     let p = Path::new(rel);
     if p.is_absolute() {
         return p.to_path_buf();

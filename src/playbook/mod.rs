@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::error::Location;
 
 pub use args::parse_kv;
-pub use load::{inherit_deep, load_playbook, load_task_file, LoadCtx};
+pub use load::{inherit_deep, load_playbook, load_task_file, resolve_task_path, LoadCtx};
 pub use role::{load as load_role, Role, RoleRequest};
 
 #[derive(Debug, Clone, Default)]
