@@ -440,6 +440,7 @@ async fn run_with_interrupt(run: Arc<Run>) -> Result<i32> {
         res = run.run_playbooks() => res,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("\n[ERROR]: User interrupted execution");
+            r2.interrupt_all().await;
             r2.close_all().await;
             let stats = r2.stats.lock().expect("stats").clone();
             r2.reporter.lock().expect("reporter").recap(&stats);

@@ -298,6 +298,7 @@ fn sigint_exits_99_with_the_recap_so_far() {
         r#"
 - hosts: lab-1,lab-2,lab-3
   gather_facts: false
+  become: true
   tasks:
     - ping:
     - name: long task
@@ -347,9 +348,25 @@ fn sigint_exits_99_with_the_recap_so_far() {
         assert_eq!(o.recap(h).ok, 1, "{stdout}");
     }
     assert!(!stdout.contains("never"));
-    // The remote commands are left running (as with Ansible); clean them up.
+    // The remote commands were stopped (through sudo: the play has become) and the
+    // remote shells' private temp directories are gone (a directory of a shell that
+    // still runs belongs to another test on the same host).
     for h in ["lab-1", "lab-2", "lab-3"] {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let left = loop {
+            let left = on_host(
+                &dir,
+                h,
+                "pgrep -f 'slee[p] 31.7391'; for d in /tmp/.ferry-sh.*; do p=${d#/tmp/.ferry-sh.}; \
+                 p=${p%%.*}; [ -e \"$d\" ] && [ ! -d /proc/$p ] && echo \"$d\"; done; true",
+            );
+            if left.trim().is_empty() || Instant::now() > deadline {
+                break left;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
         on_host(&dir, h, "pkill -f 'slee[p] 31.7391' || true");
+        assert!(left.trim().is_empty(), "{h} still has: {left}");
     }
 }
 

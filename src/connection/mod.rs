@@ -3,6 +3,7 @@
 
 pub mod local;
 pub mod recording;
+pub mod shell;
 pub mod ssh;
 
 /// Opens a remote connection of the given kind (`ssh`) for a host.
@@ -88,6 +89,9 @@ pub trait Connection: Send + Sync {
 
     async fn close(&self) {}
 
+    /// Stops commands still running on the host (Ctrl-C); best effort.
+    async fn interrupt(&self) {}
+
     /// Makes a Unix socket of the host (e.g. `/var/run/docker.sock`) reachable
     /// on the controller; returns the local path. Local connections return it as is.
     async fn forward_unix(&self, remote: &str) -> Result<std::path::PathBuf, ConnError> {
@@ -103,16 +107,27 @@ pub trait Connection: Send + Sync {
         escalate: Option<&Become>,
         timeout: Option<Duration>,
     ) -> Result<ExecOut, ConnError> {
-        let Some(b) = escalate.filter(|b| Some(b.user.as_str()) != self.remote_user()) else {
-            return self
-                .exec_raw(&format!("sh -c {}", quote(script)), stdin, timeout)
-                .await;
-        };
-        let (cmd, input) = wrap_become(script, b, stdin);
-        let mut out = self.exec_raw(&cmd, input.as_deref(), timeout).await?;
-        strip_become_marker(&mut out, b)?;
-        Ok(out)
+        exec_oneshot(self, script, stdin, escalate, timeout).await
     }
+}
+
+/// Runs a script as one command of its own (`sh -c`, or under `sudo`/`su`).
+pub async fn exec_oneshot<C: Connection + ?Sized>(
+    conn: &C,
+    script: &str,
+    stdin: Option<&[u8]>,
+    escalate: Option<&Become>,
+    timeout: Option<Duration>,
+) -> Result<ExecOut, ConnError> {
+    let Some(b) = escalate.filter(|b| Some(b.user.as_str()) != conn.remote_user()) else {
+        return conn
+            .exec_raw(&format!("sh -c {}", quote(script)), stdin, timeout)
+            .await;
+    };
+    let (cmd, input) = wrap_become(script, b, stdin);
+    let mut out = conn.exec_raw(&cmd, input.as_deref(), timeout).await?;
+    strip_become_marker(&mut out, b)?;
+    Ok(out)
 }
 
 /// Builds the escalated command line and stdin.
@@ -158,7 +173,7 @@ pub fn wrap_become(script: &str, b: &Become, stdin: Option<&[u8]>) -> (String, O
     (cmd, if input.is_empty() { None } else { Some(input) })
 }
 
-fn strip_become_marker(out: &mut ExecOut, b: &Become) -> Result<(), ConnError> {
+pub(crate) fn strip_become_marker(out: &mut ExecOut, b: &Become) -> Result<(), ConnError> {
     let marker = format!("{BECOME_OK}\n");
     if out.stdout.starts_with(marker.as_bytes()) {
         out.stdout.drain(..marker.len());

@@ -9,7 +9,16 @@ use async_trait::async_trait;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 
-use super::{ConnError, Connection, ExecOut};
+use super::shell::{self, Shell, ShellError};
+use super::{exec_oneshot, Become, ConnError, Connection, ExecOut};
+
+/// One persistent shell and what can be known about it while it is busy.
+struct ShellSlot {
+    escalate: Option<Become>,
+    shell: tokio::sync::Mutex<Option<Shell>>,
+    /// The remote pid of the script running now (0: none), for kills.
+    pid: std::sync::atomic::AtomicI64,
+}
 
 /// How to reach a host, from Ansible's connection variables.
 #[derive(Debug, Clone, Default)]
@@ -26,8 +35,13 @@ pub struct SshParams {
 }
 
 pub struct Ssh {
-    session: Option<Session>,
+    session: Option<Arc<Session>>,
     user: Option<String>,
+    /// Persistent shells, one per escalation (see `shell.rs`).
+    shells: std::sync::Mutex<Vec<Arc<ShellSlot>>>,
+    /// Cleared when a shell cannot start here: one-shot commands from then on.
+    shells_ok: std::sync::atomic::AtomicBool,
+    connect_timeout: Duration,
     /// Generated ssh_config (kept alive for the master's lifetime).
     _config: Option<tempfile_lite::TempFile>,
 }
@@ -187,8 +201,11 @@ impl Ssh {
             match b.connect_mux(&p.host).await {
                 Ok(session) => {
                     return Ok(Ssh {
-                        session: Some(session),
+                        session: Some(Arc::new(session)),
                         user: p.user.clone(),
+                        shells: Default::default(),
+                        shells_ok: std::sync::atomic::AtomicBool::new(persistent_shell_enabled()),
+                        connect_timeout: p.connect_timeout,
                         _config: config,
                     })
                 }
@@ -215,6 +232,122 @@ impl Ssh {
     }
 }
 
+/// `FERRY_PERSISTENT_SHELL=0` runs every command on a channel of its own (the
+/// behaviour before the persistent shell; kept for comparison and as an escape hatch).
+fn persistent_shell_enabled() -> bool {
+    std::env::var("FERRY_PERSISTENT_SHELL").map_or(true, |v| v != "0")
+}
+
+impl Ssh {
+    fn session(&self) -> Result<&Arc<Session>, ConnError> {
+        self.session
+            .as_ref()
+            .ok_or_else(|| ConnError::Unreachable("connection closed".into()))
+    }
+
+    fn slot(&self, escalate: Option<&Become>) -> Arc<ShellSlot> {
+        let mut slots = self.shells.lock().expect("shells lock");
+        if let Some(s) = slots.iter().find(|s| s.escalate.as_ref() == escalate) {
+            return s.clone();
+        }
+        let s = Arc::new(ShellSlot {
+            escalate: escalate.cloned(),
+            shell: tokio::sync::Mutex::new(None),
+            pid: Default::default(),
+        });
+        slots.push(s.clone());
+        s
+    }
+
+    async fn start_shell(&self, escalate: Option<&Become>) -> Result<Shell, ConnError> {
+        let mut cmd =
+            Session::arc_raw_command(self.session()?.clone(), shell::start_command(escalate));
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().await.map_err(unreachable)?;
+        let missing = || ConnError::Other("ssh: a pipe of the shell is missing".into());
+        let pipes = shell::Pipes {
+            stdin: Box::new(child.stdin().take().ok_or_else(missing)?),
+            stdout: Box::new(child.stdout().take().ok_or_else(missing)?),
+            stderr: Box::new(child.stderr().take().ok_or_else(missing)?),
+            keep: Box::new(child),
+        };
+        Shell::start(
+            pipes,
+            escalate,
+            self.connect_timeout + Duration::from_secs(20),
+        )
+        .await
+    }
+
+    /// Runs a script in the persistent shell for its escalation. `None`: the
+    /// shell cannot take it (busy, too much stdin, could not start), so the caller
+    /// runs it on a channel of its own.
+    async fn exec_in_shell(
+        &self,
+        script: &str,
+        stdin: Option<&[u8]>,
+        escalate: Option<&Become>,
+        timeout: Option<Duration>,
+    ) -> Option<Result<ExecOut, ConnError>> {
+        use std::sync::atomic::Ordering;
+        if !self.shells_ok.load(Ordering::Relaxed)
+            || !shell::supports(escalate)
+            || stdin.is_some_and(|s| s.len() > shell::MAX_INLINE_STDIN)
+        {
+            return None;
+        }
+        let slot = self.slot(escalate);
+        // Busy (a concurrent command on this host): do not queue behind it.
+        let mut guard = slot.shell.try_lock().ok()?;
+        if guard.is_none() {
+            match self.start_shell(escalate).await {
+                Ok(sh) => *guard = Some(sh),
+                Err(e @ (ConnError::Become(_) | ConnError::Unreachable(_))) => return Some(Err(e)),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no persistent shell; one channel per command");
+                    self.shells_ok.store(false, Ordering::Relaxed);
+                    return None;
+                }
+            }
+        }
+        let sh = guard.as_mut()?;
+        if stdin.is_some() && !sh.can_stdin {
+            return None;
+        }
+        match sh.run(script, stdin, timeout, &slot.pid).await {
+            Ok(out) => Some(Ok(out)),
+            Err(ShellError::Broken(e)) => {
+                *guard = None;
+                Some(Err(e))
+            }
+            Err(ShellError::Timeout(t)) => {
+                // The shell is still waiting for the script: stop it, start afresh next time.
+                *guard = None;
+                self.kill_remote(&slot).await;
+                Some(Err(ConnError::Timeout(t)))
+            }
+        }
+    }
+
+    /// Kills the script running in a shell, on a channel of its own.
+    async fn kill_remote(&self, slot: &ShellSlot) {
+        let pid = slot.pid.swap(0, std::sync::atomic::Ordering::SeqCst);
+        if pid > 0 {
+            let res = exec_oneshot(
+                self,
+                &shell::kill_script(pid),
+                None,
+                slot.escalate.as_ref(),
+                Some(self.connect_timeout),
+            )
+            .await;
+            tracing::debug!(pid, ok = res.is_ok(), "killed a remote command");
+        }
+    }
+}
+
 fn describe(e: &openssh::Error) -> String {
     let mut s = e.to_string();
     let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
@@ -234,10 +367,7 @@ impl Connection for Ssh {
         stdin: Option<&[u8]>,
         timeout: Option<Duration>,
     ) -> Result<ExecOut, ConnError> {
-        let session = self
-            .session
-            .as_ref()
-            .ok_or_else(|| ConnError::Unreachable("connection closed".into()))?;
+        let session = self.session()?;
         let fut = async {
             let mut cmd = session.raw_command(cmdline);
             cmd.stdin(if stdin.is_some() {
@@ -271,6 +401,27 @@ impl Connection for Ssh {
         }
     }
 
+    async fn exec(
+        &self,
+        script: &str,
+        stdin: Option<&[u8]>,
+        escalate: Option<&Become>,
+        timeout: Option<Duration>,
+    ) -> Result<ExecOut, ConnError> {
+        let esc = escalate.filter(|b| Some(b.user.as_str()) != self.remote_user());
+        match self.exec_in_shell(script, stdin, esc, timeout).await {
+            Some(res) => res,
+            None => exec_oneshot(self, script, stdin, esc, timeout).await,
+        }
+    }
+
+    async fn interrupt(&self) {
+        let slots: Vec<Arc<ShellSlot>> = self.shells.lock().expect("shells lock").clone();
+        for slot in slots {
+            self.kill_remote(&slot).await;
+        }
+    }
+
     fn remote_user(&self) -> Option<&str> {
         self.user.as_deref()
     }
@@ -282,10 +433,7 @@ impl Connection for Ssh {
         use openssh::{ForwardType, Socket};
         use std::os::unix::fs::DirBuilderExt;
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let session = self
-            .session
-            .as_ref()
-            .ok_or_else(|| ConnError::Unreachable("connection closed".into()))?;
+        let session = self.session()?;
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -224,6 +224,20 @@ impl Run {
         }
     }
 
+    /// Stops what still runs on the hosts (Ctrl-C): every connection at once,
+    /// bounded so a dead host cannot hold the exit up.
+    pub async fn interrupt_all(&self) {
+        let conns: Vec<Arc<dyn Connection>> = self.conns.lock().await.values().cloned().collect();
+        let mut set = tokio::task::JoinSet::new();
+        for c in conns {
+            set.spawn(async move { c.interrupt().await });
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while set.join_next().await.is_some() {}
+        })
+        .await;
+    }
+
     pub async fn close_all(&self) {
         let conns: Vec<Arc<dyn Connection>> =
             self.conns.lock().await.drain().map(|(_, c)| c).collect();
