@@ -39,6 +39,7 @@ impl Connection for Local {
         stdin: Option<&[u8]>,
         timeout: Option<Duration>,
     ) -> Result<ExecOut, ConnError> {
+        super::count(&super::REMOTE_COMMANDS);
         let mut cmd = tokio::process::Command::new("/bin/sh");
         cmd.arg("-c")
             .arg(cmdline)

@@ -26,9 +26,19 @@ pub async fn open(
     }
 }
 
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+/// Commands run on hosts (any transport) and SSH channels opened, for the
+/// end-of-run statistics (`FERRY_LOG=ferry::stats=info`) and the benchmark.
+pub static REMOTE_COMMANDS: AtomicU64 = AtomicU64::new(0);
+pub static SSH_CHANNELS: AtomicU64 = AtomicU64::new(0);
+
+fn count(c: &AtomicU64) {
+    c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct ExecOut {

@@ -265,6 +265,7 @@ impl Ssh {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        super::count(&super::SSH_CHANNELS);
         let mut child = cmd.spawn().await.map_err(unreachable)?;
         let missing = || ConnError::Other("ssh: a pipe of the shell is missing".into());
         let pipes = shell::Pipes {
@@ -316,6 +317,7 @@ impl Ssh {
         if stdin.is_some() && !sh.can_stdin {
             return None;
         }
+        super::count(&super::REMOTE_COMMANDS);
         match sh.run(script, stdin, timeout, &slot.pid).await {
             Ok(out) => Some(Ok(out)),
             Err(ShellError::Broken(e)) => {
@@ -368,6 +370,8 @@ impl Connection for Ssh {
         timeout: Option<Duration>,
     ) -> Result<ExecOut, ConnError> {
         let session = self.session()?;
+        super::count(&super::REMOTE_COMMANDS);
+        super::count(&super::SSH_CHANNELS);
         let fut = async {
             let mut cmd = session.raw_command(cmdline);
             cmd.stdin(if stdin.is_some() {

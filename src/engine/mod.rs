@@ -209,6 +209,16 @@ impl Run {
         }
         self.close_all().await;
         let stats = self.stats.lock().expect("stats lock").clone();
+        {
+            use crate::connection::{REMOTE_COMMANDS, SSH_CHANNELS};
+            use std::sync::atomic::Ordering::Relaxed;
+            tracing::info!(
+                target: "ferry::stats",
+                remote_commands = REMOTE_COMMANDS.load(Relaxed),
+                ssh_channels = SSH_CHANNELS.load(Relaxed),
+                "run finished"
+            );
+        }
         self.reporter.lock().expect("reporter lock").recap(&stats);
         Ok(exit_code(&stats))
     }
