@@ -236,7 +236,7 @@ fn load_inventory(sources: &[String]) -> Result<Inventory> {
 
 fn config(c: &Common, acfg: &crate::config::AnsibleCfg) -> Result<RunConfig> {
     // Vault passwords first: extra vars files, inventories and playbooks may be vaulted.
-    crate::vault_cli::setup(&c.vault)?;
+    crate::vault_cli::setup(&c.vault, acfg)?;
     let forks = c.forks.or(acfg.forks).unwrap_or(50);
     if forks == 0 {
         return Err(Error::Usage("--forks must be at least 1".into()));
@@ -294,7 +294,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
         Cmd::Playbook(a) => playbook(a).await,
         Cmd::Inventory(a) => {
-            crate::vault_cli::setup(&a.vault)?;
+            crate::vault_cli::setup(&a.vault, &crate::config::load())?;
             let inv = Inventory::load(&a.inventory)?;
             if let Some(h) = a.host {
                 if !inv.hosts.contains_key(&h) {

@@ -18,6 +18,10 @@ pub struct AnsibleCfg {
     pub fact_caching_connection: Option<PathBuf>,
     pub fact_caching_timeout: Option<u64>,
     pub timeout: Option<u64>,
+    /// `vault_password_file` (used when no password flag names one).
+    pub vault_password_file: Option<PathBuf>,
+    /// `vault_identity_list`: `[id@]source` entries, before the `--vault-id` flags.
+    pub vault_identity_list: Vec<String>,
     /// Connection/escalation defaults as Ansible variables (lowest precedence).
     pub vars: Map<String, Value>,
 }
@@ -95,6 +99,23 @@ pub fn parse(text: &str, path: &Path) -> AnsibleCfg {
                 cfg.roles_path = v.split(':').map(|s| expand(s.trim(), path)).collect()
             }
             ("defaults", "forks") => cfg.forks = v.parse().ok(),
+            ("defaults", "vault_password_file") if !v.is_empty() => {
+                cfg.vault_password_file = Some(expand(v, path))
+            }
+            ("defaults", "vault_identity_list") => {
+                cfg.vault_identity_list = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|spec| match spec.split_once('@') {
+                        // Relative password files are relative to ansible.cfg, like the rest.
+                        Some((id, src)) if src != "prompt" => {
+                            format!("{id}@{}", expand(src, path).display())
+                        }
+                        _ => spec.to_string(),
+                    })
+                    .collect()
+            }
             ("defaults", "host_key_checking") => cfg.host_key_checking = boolish(v),
             ("defaults", "gathering") => cfg.gathering = Some(v.to_string()),
             ("defaults", "fact_caching") => cfg.fact_caching = Some(v.to_string()),

@@ -292,6 +292,24 @@ pub fn yaml_block(vaulttext: &str, name: Option<&str>) -> String {
     out
 }
 
+/// Reads a controller file as bytes, decrypting it when it is a vault file
+/// (what `copy`, `template` and `lookup('file')` do with vaulted sources, as
+/// Ansible does). The error is a message naming the file.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !is_vault_bytes(&bytes) {
+        return Ok(bytes);
+    }
+    decrypt(&String::from_utf8_lossy(&bytes))
+        .map_err(|e| format!("{}: vault-encrypted file: {e}", path.display()))
+}
+
+/// [`read_bytes`] as UTF-8 text.
+pub fn read_string(path: &Path) -> Result<String, String> {
+    String::from_utf8(read_bytes(path)?)
+        .map_err(|e| format!("{}: not UTF-8 text: {e}", path.display()))
+}
+
 /// Reads a file, decrypting it when it is vaulted. Errors name the file
 /// (the whole file is the vaulted value, so its position is 1:1).
 pub fn read_text(path: &Path) -> Result<String, crate::error::Error> {

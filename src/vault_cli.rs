@@ -64,10 +64,28 @@ pub fn load_secrets(a: &VaultArgs) -> Result<Vec<Secret>> {
     Ok(out)
 }
 
-/// Fills the process keyring from the flags (call before loading anything).
-pub fn setup(a: &VaultArgs) -> Result<()> {
-    vault::set_keyring(load_secrets(a)?);
+/// Fills the process keyring from the flags and `ansible.cfg` (call before
+/// loading anything). As in Ansible, the configured identities come before the
+/// `--vault-id` flags, and the configured password file is used only when no
+/// password file was given.
+pub fn setup(a: &VaultArgs, cfg: &crate::config::AnsibleCfg) -> Result<()> {
+    vault::set_keyring(load_secrets(&with_config(a, cfg))?);
     Ok(())
+}
+
+fn with_config(a: &VaultArgs, cfg: &crate::config::AnsibleCfg) -> VaultArgs {
+    let mut a = a.clone();
+    a.vault_id = cfg
+        .vault_identity_list
+        .iter()
+        .cloned()
+        .chain(a.vault_id)
+        .collect();
+    if a.vault_password_file.is_empty() {
+        a.vault_password_file
+            .extend(cfg.vault_password_file.clone());
+    }
+    a
 }
 
 #[derive(Args, Debug)]
@@ -171,7 +189,7 @@ pub fn run(cmd: VaultCmd) -> Result<i32> {
             write_atomic(&file, vault::encrypt(&text, &secret).as_bytes())?;
         }
         VaultAction::Edit { file, opts } => {
-            setup(&opts.vault)?;
+            setup(&opts.vault, &crate::config::load())?;
             let ciphertext = read_file(&file)?;
             let text = String::from_utf8_lossy(&ciphertext).into_owned();
             if !vault::is_vault(&text) {
@@ -218,7 +236,7 @@ pub fn run(cmd: VaultCmd) -> Result<i32> {
             output,
             opts,
         } => {
-            setup(&opts.vault)?;
+            setup(&opts.vault, &crate::config::load())?;
             for (src, dst) in in_out(&files, output.as_deref())? {
                 let data = read_input(src.as_deref())?;
                 let text = String::from_utf8_lossy(&data).into_owned();
@@ -236,7 +254,7 @@ pub fn run(cmd: VaultCmd) -> Result<i32> {
             }
         }
         VaultAction::View { files, opts } => {
-            setup(&opts.vault)?;
+            setup(&opts.vault, &crate::config::load())?;
             let files: Vec<Option<PathBuf>> = if files.is_empty() {
                 vec![None]
             } else {
@@ -311,7 +329,7 @@ pub fn run(cmd: VaultCmd) -> Result<i32> {
             new_vault_id,
             opts,
         } => {
-            setup(&opts.vault)?;
+            setup(&opts.vault, &crate::config::load())?;
             let new = match (new_vault_password_file, new_vault_id) {
                 (Some(f), _) => vault::secret_from_file("default", &f).map_err(Error::Usage)?,
                 (None, Some(spec)) => vault::secret_from_spec(&spec).map_err(Error::Usage)?,
@@ -335,7 +353,7 @@ fn decrypt(file: &Path, text: &str) -> Result<Vec<u8>> {
 /// The secret to encrypt with: `--encrypt-vault-id`, else the only one given,
 /// else a new password typed twice.
 fn encrypt_secret(opts: &VaultOpts) -> Result<Secret> {
-    let secrets = load_secrets(&opts.vault)?;
+    let secrets = load_secrets(&with_config(&opts.vault, &crate::config::load()))?;
     vault::set_keyring(secrets.clone());
     if let Some(id) = &opts.encrypt_vault_id {
         return secrets.into_iter().find(|s| &s.id == id).ok_or_else(|| {

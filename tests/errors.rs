@@ -81,10 +81,13 @@ fn cases() -> Vec<(Case, Option<String>)> {
         f("missing imported task file", &[("site.yml", "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - import_tasks: missing.yml\n")], &[], 4, &["site.yml:4:21: could not find imported task file missing.yml"]),
         f("missing included task file", &[("site.yml", "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - include_tasks: missing.yml\n")], &[], 1, &["site.yml:4:20: could not find or access included file missing.yml"]),
         f("missing imported playbook", &[("site.yml", "- import_playbook: nope.yml\n")], &[], 4, &["site.yml:1:20: imported playbook nope.yml does not exist"]),
-        // poor: no file:line:col, and "/roles" instead of the playbook's roles dir.
-        f("missing role", &[("site.yml", "- hosts: localhost\n  gather_facts: false\n  roles: [nosuchrole]\n")], &[], 1, &["the role 'nosuchrole' was not found in", "roles path"]),
+        f("missing role", &[("site.yml", "- hosts: localhost\n  gather_facts: false\n  roles: [nosuchrole]\n")], &[], 1, &["site.yml:3:11: the role 'nosuchrole' was not found in ./roles, the roles path"]),
+        f("empty playbook", &[("site.yml", "# nothing here yet\n")], &[], 4, &["site.yml:1:1: Empty playbook, nothing to do"]),
+        f("playbook of no plays", &[("site.yml", "[]\n")], &[], 4, &["site.yml:1:1: Empty playbook, nothing to do"]),
         // poor: points at the play (1:8), not at the vars_files entry.
         f("missing vars file", &[("site.yml", "- hosts: localhost\n  gather_facts: false\n  vars_files: [nope.yml]\n  tasks: []\n")], &[], 1, &["site.yml:1:", "vars file \"nope.yml\" was not found"]),
+        t("tags as a mapping", "    - debug: msg=x\n      tags: {a: 1}\n", 4, &["site.yml:5:13: tags must be a string or a list of strings"]),
+        t("loop and with_items together", "    - debug: msg={{ item }}\n      loop: [1]\n      with_items: [2]\n", 4, &["site.yml:6:7: a task takes one loop: 'loop' and 'with_items' cannot be used together"]),
         f("missing playbook", &[], &["playbook", "nope.yml"], 5, &["the playbook: nope.yml could not be found"]),
         f("missing inventory", &[("site.yml", "- hosts: all\n  tasks: []\n")], &["playbook", "site.yml", "-i", "nope.ini"], 5, &["inventory source nope.ini does not exist"]),
         // --- runtime: templates, conditions, loops (host and task are named)

@@ -131,6 +131,51 @@ fn playbook_reads_vaulted_vars_files_and_inline_values() {
 }
 
 #[test]
+fn vaulted_copy_and_template_sources_and_file_lookups_with_the_password_from_ansible_cfg() {
+    let p = project();
+    p.file(
+        "ansible.cfg",
+        "[defaults]\nvault_password_file = password\n",
+    );
+    p.file("files/secret.txt", "top secret\n");
+    p.file("templates/conf.j2", "token={{ token }}\n");
+    // Encrypted with ferry's own CLI; the password comes from ansible.cfg.
+    p.ferry(&["vault", "encrypt", "files/secret.txt", "templates/conf.j2"])
+        .success();
+    assert!(p
+        .read("files/secret.txt")
+        .starts_with("$ANSIBLE_VAULT;1.1;AES256"));
+    p.file(
+        "site.yml",
+        r#"
+- hosts: localhost
+  gather_facts: false
+  vars:
+    token: t-42
+  tasks:
+    - copy: src=secret.txt dest={{ playbook_dir }}/out/copied.txt
+    - template: src=conf.j2 dest={{ playbook_dir }}/out/conf
+    - copy:
+        content: "{{ lookup('file', 'secret.txt') }}"
+        dest: "{{ playbook_dir }}/out/looked-up.txt"
+    - copy: src=secret.txt dest={{ playbook_dir }}/out/still-vaulted.txt decrypt=no
+"#,
+    );
+    std::fs::create_dir_all(p.path("out")).unwrap();
+    p.playbook("site.yml", &[]).success();
+    assert_eq!(p.read("out/copied.txt"), "top secret\n");
+    assert_eq!(p.read("out/conf"), "token=t-42\n");
+    assert_eq!(p.read("out/looked-up.txt"), "top secret");
+    assert!(p
+        .read("out/still-vaulted.txt")
+        .starts_with("$ANSIBLE_VAULT;"));
+    // Without the password the task fails and names the file.
+    p.file("ansible.cfg", "[defaults]\n");
+    let out = p.playbook("site.yml", &[]);
+    out.code(2).contains("secret.txt: vault-encrypted file");
+}
+
+#[test]
 fn missing_and_wrong_passwords_name_the_place() {
     let p = project();
     p.file("inline.yml", "- hosts: localhost\n  gather_facts: false\n  vars_files: [vars_inline.yml]\n  tasks: [{debug: {var: inline_secret}}]\n");

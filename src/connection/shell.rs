@@ -4,18 +4,21 @@
 //! against about 2 ms here).
 //!
 //! The remote end is a plain POSIX `sh` reading requests from its stdin. Each
-//! request runs the script in its own session (`setsid sh -c`), its stdin from a
-//! file (data travels base64-encoded in a here-document, so binary is safe) and its
-//! stdout/stderr into files of a private 0700 directory; the shell then prints a
-//! framed reply: the pid, then `rc`, the two lengths, and the two outputs.
-//! Nothing the script prints can reach the channel, so the framing cannot be forged.
-//! The directory carries the shell's pid; a shell that died without cleaning up
-//! (killed host, SIGKILL) has its directory removed by the next shell that starts.
+//! request runs the script in its own session (`setsid`, so a kill reaches
+//! everything it started) with its stdin from a file (data travels base64-encoded
+//! in a here-document, so binary is safe) or `/dev/null`. The script's shell first
+//! reports its pid; its stdout and stderr then flow straight down the channel's two
+//! streams, each ended by a marker line that holds a random key sent only in the
+//! request (never in a process argument), with the exit code on stdout's marker.
+//! Nothing is forked per request but the script itself. Lines before a request's
+//! pid line (output of a daemon an earlier script left behind) are dropped.
+//! The shell's private 0700 temp directory carries its pid; a shell that died
+//! without cleaning up (killed host, SIGKILL) has it removed by the next shell.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::{quote, strip_become_marker, Become, ConnError, ExecOut, BECOME_OK};
@@ -37,9 +40,12 @@ pub struct Pipes {
 
 pub struct Shell {
     stdin: Writer,
-    stdout: BufReader<Reader>,
+    stdout: Stream,
+    stderr: ErrStream,
     _keep: Box<dyn std::any::Any + Send>,
     tag: String,
+    /// Goes into end markers; unlike `tag`, never in a process argument.
+    key: String,
     seq: u64,
     /// `base64` exists on the host (needed to pass stdin).
     pub can_stdin: bool,
@@ -69,30 +75,28 @@ impl Shell {
             stderr,
             keep,
         } = pipes;
-        let mut stdout = BufReader::new(stdout);
+        let mut stdout = Stream {
+            r: stdout,
+            buf: Vec::new(),
+        };
         let (err_tx, mut err_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        // stderr is drained for the whole life of the shell (nothing should come).
+        // stderr is read for the whole life of the shell: sudo's prompt, then scripts' stderr.
         tokio::spawn(drain(stderr, err_tx));
         let tag = nonce();
         let fut = async {
             if let Some(b) = escalate {
-                let mut seen = Vec::new();
                 let mut err_all = Vec::new();
                 let mut prompts = 0;
                 let mut err_open = true;
                 let marker = format!("{BECOME_OK}\n");
                 loop {
                     tokio::select! {
-                        r = stdout.read_until(b'\n', &mut seen) => {
-                            let n = r.map_err(io_unreachable)?;
-                            if seen.as_slice() == marker.as_bytes() {
-                                break;
-                            }
-                            if n == 0 || seen.ends_with(b"\n") {
-                                // EOF or an unexpected line: escalation failed.
-                                return Err(become_failure(&mut stdin, &mut err_rx, seen, err_all, b).await);
-                            }
-                        }
+                        line = stdout.read_line() => match line {
+                            Ok(l) if l == marker.as_bytes() => break,
+                            // EOF or an unexpected line: escalation failed.
+                            Ok(l) => return Err(become_failure(&mut stdin, &mut err_rx, l, err_all, b).await),
+                            Err(_) => return Err(become_failure(&mut stdin, &mut err_rx, Vec::new(), err_all, b).await),
+                        },
                         chunk = err_rx.recv(), if err_open => match chunk {
                             Some(c) => {
                                 err_all.extend_from_slice(&c);
@@ -108,7 +112,7 @@ impl Shell {
                                             stdin.flush().await.map_err(io_unreachable)?;
                                         }
                                         // Asked again: the password was wrong.
-                                        _ => return Err(become_failure(&mut stdin, &mut err_rx, seen, err_all, b).await),
+                                        _ => return Err(become_failure(&mut stdin, &mut err_rx, Vec::new(), err_all, b).await),
                                     }
                                 }
                             }
@@ -131,7 +135,8 @@ impl Shell {
                 .await
                 .map_err(io_unreachable)?;
             stdin.flush().await.map_err(io_unreachable)?;
-            let line = read_line(&mut stdout).await.map_err(io_unreachable)?;
+            let line = stdout.read_line().await.map_err(io_unreachable)?;
+            let line = String::from_utf8_lossy(&line);
             let ready = format!("FERRY-READY-{tag} ");
             match line.strip_prefix(&ready) {
                 Some(b) => Ok(b.trim() == "1"),
@@ -147,8 +152,13 @@ impl Shell {
         Ok(Shell {
             stdin,
             stdout,
+            stderr: ErrStream {
+                rx: err_rx,
+                buf: Vec::new(),
+            },
             _keep: keep,
             tag,
+            key: nonce(),
             seq: 0,
             can_stdin,
         })
@@ -165,38 +175,38 @@ impl Shell {
     ) -> Result<ExecOut, ShellError> {
         self.seq += 1;
         let tag = format!("{}-{}", self.tag, self.seq);
-        let req = request(&tag, script, stdin);
+        let key = format!("{}-{}", self.key, self.seq);
+        let req = request(&tag, &key, script, stdin);
         let fut = async {
             self.stdin.write_all(req.as_bytes()).await?;
             self.stdin.flush().await?;
-            let line = read_line(&mut self.stdout).await?;
-            let p: i64 = line
-                .strip_prefix(&format!("FERRY-PID-{tag} "))
-                .and_then(|p| p.trim().parse().ok())
-                .ok_or_else(|| out_of_step(&line))?;
-            pid.store(p, Ordering::SeqCst);
-            let line = read_line(&mut self.stdout).await?;
-            pid.store(0, Ordering::SeqCst);
-            let nums: Vec<i64> = line
-                .strip_prefix(&format!("FERRY-END-{tag} "))
-                .map(|r| {
-                    r.split_whitespace()
-                        .filter_map(|n| n.parse().ok())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let [rc, olen, elen] = nums[..] else {
-                return Err(out_of_step(&line));
+            let want = format!("FERRY-PID-{tag} ");
+            let p: i64 = loop {
+                let line = self.stdout.read_line().await?;
+                if let Some(rest) = line.strip_prefix(want.as_bytes()) {
+                    break String::from_utf8_lossy(rest)
+                        .trim()
+                        .parse()
+                        .map_err(|_| out_of_step(&line))?;
+                }
+                tracing::debug!(line = %String::from_utf8_lossy(&line).trim_end(), "dropped stray output of an earlier command");
             };
-            let mut stdout = vec![0; olen.max(0) as usize];
-            self.stdout.read_exact(&mut stdout).await?;
-            let mut stderr = vec![0; elen.max(0) as usize];
-            self.stdout.read_exact(&mut stderr).await?;
-            Ok::<_, std::io::Error>(ExecOut {
-                rc: rc as i32,
-                stdout,
-                stderr,
-            })
+            pid.store(p, Ordering::SeqCst);
+            let stdout = self
+                .stdout
+                .read_until(format!("\nFERRY-END-{key} ").as_bytes())
+                .await?;
+            let line = self.stdout.read_line().await?;
+            pid.store(0, Ordering::SeqCst);
+            let rc: i32 = String::from_utf8_lossy(&line)
+                .trim()
+                .parse()
+                .map_err(|_| out_of_step(&line))?;
+            let stderr = self
+                .stderr
+                .read_until(format!("\nFERRY-END-{key}\n").as_bytes())
+                .await?;
+            Ok::<_, std::io::Error>(ExecOut { rc, stdout, stderr })
         };
         let res = match timeout {
             Some(t) => tokio::time::timeout(t, fut)
@@ -232,7 +242,7 @@ pub fn kill_script(pid: i64) -> String {
 
 const PROMPT: &str = "[sudo via ferry] password: ";
 
-fn request(tag: &str, script: &str, stdin: Option<&[u8]>) -> String {
+fn request(tag: &str, key: &str, script: &str, stdin: Option<&[u8]>) -> String {
     let mut r = String::new();
     let input = match stdin {
         Some(data) => {
@@ -248,31 +258,97 @@ fn request(tag: &str, script: &str, stdin: Option<&[u8]>) -> String {
         }
         None => "/dev/null",
     };
+    // The script's shell reports its pid on fd 3 (a copy of the channel) and closes
+    // it; `eval` runs the script in that same shell (one exec fewer than `sh -c`).
     r.push_str(&format!(
-        "$__s sh -c {} <{input} >\"$__t/o\" 2>\"$__t/e\" & __p=$!; echo \"FERRY-PID-{tag} $__p\"; \
-         wait $__p; __rc=$?; rm -f \"$__t/i\"; \
-         echo \"FERRY-END-{tag} $__rc $(wc -c <\"$__t/o\") $(wc -c <\"$__t/e\")\"; cat \"$__t/o\" \"$__t/e\"\n",
-        quote(script)
+        "$__s sh -c 'echo \"FERRY-PID-{tag} $$\" >&3; exec 3>&-; eval \"$1\"' sh {} 3>&1 <{input}; \
+         __rc=$?; printf '\\nFERRY-END-{key} %d\\n' \"$__rc\"; printf '\\nFERRY-END-{key}\\n' >&2{}\n",
+        quote(script),
+        if stdin.is_some() { "; rm -f \"$__t/i\"" } else { "" }
     ));
     r
 }
 
-async fn read_line(r: &mut BufReader<Reader>) -> std::io::Result<String> {
-    let mut buf = Vec::new();
-    let n = r.read_until(b'\n', &mut buf).await?;
-    if n == 0 || !buf.ends_with(b"\n") {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "the remote shell closed the connection",
-        ));
-    }
-    Ok(String::from_utf8_lossy(&buf).into_owned())
+/// The channel's stdout, read up to markers; what follows a marker stays buffered.
+struct Stream {
+    r: Reader,
+    buf: Vec<u8>,
 }
 
-fn out_of_step(line: &str) -> std::io::Error {
+impl Stream {
+    /// The bytes before `marker` (consumed too). Cancel-safe: bytes read so far stay in `buf`.
+    async fn read_until(&mut self, marker: &[u8]) -> std::io::Result<Vec<u8>> {
+        let mut from = 0;
+        loop {
+            if let Some(out) = take_until(&mut self.buf, &mut from, marker) {
+                return Ok(out);
+            }
+            let mut chunk = [0u8; 16384];
+            let n = self.r.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(closed());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// One line, with its newline.
+    async fn read_line(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut line = self.read_until(b"\n").await?;
+        line.push(b'\n');
+        Ok(line)
+    }
+}
+
+/// The channel's stderr, as chunks from the task that drains it.
+struct ErrStream {
+    rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl ErrStream {
+    async fn read_until(&mut self, marker: &[u8]) -> std::io::Result<Vec<u8>> {
+        let mut from = 0;
+        loop {
+            if let Some(out) = take_until(&mut self.buf, &mut from, marker) {
+                return Ok(out);
+            }
+            match self.rx.recv().await {
+                Some(c) => self.buf.extend_from_slice(&c),
+                None => return Err(closed()),
+            }
+        }
+    }
+}
+
+/// Takes the bytes before `marker` out of `buf` (dropping the marker), or notes in
+/// `from` where the next search may start (a marker may straddle two reads).
+fn take_until(buf: &mut Vec<u8>, from: &mut usize, marker: &[u8]) -> Option<Vec<u8>> {
+    match buf[*from..].windows(marker.len()).position(|w| w == marker) {
+        Some(i) => {
+            let at = *from + i;
+            let out = buf[..at].to_vec();
+            buf.drain(..at + marker.len());
+            Some(out)
+        }
+        None => {
+            *from = buf.len().saturating_sub(marker.len());
+            None
+        }
+    }
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "the remote shell closed the connection",
+    )
+}
+
+fn out_of_step(line: &[u8]) -> std::io::Error {
     std::io::Error::other(format!(
         "the remote shell answered out of step: {:?}",
-        line.trim()
+        String::from_utf8_lossy(line).trim()
     ))
 }
 
@@ -282,8 +358,9 @@ async fn drain(mut r: Reader, tx: mpsc::UnboundedSender<Vec<u8>>) {
         if n == 0 {
             break;
         }
-        // Once the shell runs nobody listens: keep draining, drop the bytes.
-        let _ = tx.send(buf[..n].to_vec());
+        if tx.send(buf[..n].to_vec()).is_err() {
+            break;
+        }
     }
 }
 
@@ -400,6 +477,29 @@ mod tests {
             .unwrap();
         assert_eq!(out.stdout_str(), "$(echo no)\na\nb\n");
         assert_eq!(pid.load(Ordering::SeqCst), 0);
+        // Output with no final newline, and none at all.
+        let out = sh
+            .run("printf abc; printf e >&2", None, None, &pid)
+            .await
+            .unwrap();
+        assert_eq!(
+            (out.stdout_str(), out.stderr_str()),
+            ("abc".into(), "e".into())
+        );
+        let out = sh.run("true", None, None, &pid).await.unwrap();
+        assert_eq!((out.rc, out.stdout.len(), out.stderr.len()), (0, 0, 0));
+        // A daemon left behind by one script does not leak into the next one's result.
+        sh.run(
+            "(sleep 0.3; echo stray; echo stray >&2) &",
+            None,
+            None,
+            &pid,
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let out = sh.run("echo next", None, None, &pid).await.unwrap();
+        assert_eq!(out.stdout_str(), "next\n");
     }
 
     #[tokio::test]

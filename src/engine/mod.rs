@@ -60,6 +60,8 @@ pub struct Run {
     pub extra_vars: Arc<Map<String, Value>>,
     pub hosts: Mutex<HashMap<String, HostState>>,
     pub conns: tokio::sync::Mutex<HashMap<String, Arc<dyn Connection>>>,
+    /// Per-host locks held while a host's connection is being opened.
+    pub opening: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub reporter: Mutex<Box<dyn Reporter>>,
     pub stats: Mutex<IndexMap<String, Stats>>,
     pub load_ctx: LoadCtx,
@@ -104,6 +106,7 @@ impl Run {
             extra_vars: extra,
             hosts: Mutex::new(HashMap::new()),
             conns: tokio::sync::Mutex::new(HashMap::new()),
+            opening: Default::default(),
             reporter: Mutex::new(reporter),
             stats: Mutex::new(IndexMap::new()),
             load_ctx,

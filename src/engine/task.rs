@@ -701,8 +701,17 @@ async fn connection(
     delegate: Option<&str>,
 ) -> std::result::Result<Arc<dyn Connection>, String> {
     let target = delegate.unwrap_or(host);
-    let mut conns = run.conns.lock().await;
-    if let Some(c) = conns.get(target) {
+    // One connect at a time per host, but hosts connect in parallel: the shared map
+    // is never locked across a connect (that serialised every SSH handshake).
+    let opening = run
+        .opening
+        .lock()
+        .await
+        .entry(target.to_string())
+        .or_default()
+        .clone();
+    let _one = opening.lock().await;
+    if let Some(c) = run.conns.lock().await.get(target) {
         return Ok(c.clone());
     }
     let kind = if delegate.is_some() {
@@ -732,7 +741,10 @@ async fn connection(
             .await?
         }
     };
-    conns.insert(target.to_string(), conn.clone());
+    run.conns
+        .lock()
+        .await
+        .insert(target.to_string(), conn.clone());
     Ok(conn)
 }
 
@@ -897,6 +909,10 @@ async fn exec_once(
             Ok(None) => None,
             Err(e) => return fail(e),
         },
+        no_log: render_bool(run, &task.kw.no_log, scope)
+            .ok()
+            .flatten()
+            .unwrap_or(false),
     };
     let retries = task
         .retries

@@ -38,7 +38,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
         Param::new("remote_src", Kind::Bool, "src is on the target.").default("no"),
         Param::new("directory_mode", Kind::Mode, "Mode of directories created by a recursive copy."),
         Param::new("checksum", Kind::Str, "Expected SHA1 of the source."),
-        Param::new("decrypt", Kind::Bool, "Accepted for compatibility.").default("yes"),
+        Param::new("decrypt", Kind::Bool, "Decrypt vault-encrypted source files on the controller.").default("yes"),
         Param::new("follow", Kind::Bool, "Accepted for compatibility.").default("no"),
         Param::new("local_follow", Kind::Bool, "Accepted for compatibility.").default("yes"),
     ])
@@ -163,8 +163,7 @@ impl Module for Copy {
         if path.is_dir() {
             return copy_dir(ctx, args, &path, src.ends_with('/'), dest).await;
         }
-        let data =
-            std::fs::read(&path).map_err(|e| ModError::fail(format!("{}: {e}", path.display())))?;
+        let data = read_src(args, &path)?;
         let dest = if dest.ends_with('/') {
             format!(
                 "{dest}{}",
@@ -237,7 +236,7 @@ async fn copy_dir(
     for f in &files {
         let rel = f.strip_prefix(dir).unwrap_or(f);
         let target = format!("{root}/{}", rel.to_string_lossy());
-        let data = std::fs::read(f).map_err(|e| ModError::fail(format!("{}: {e}", f.display())))?;
+        let data = read_src(args, f)?;
         if ctx.check_mode && changed {
             continue;
         }
@@ -308,4 +307,13 @@ async fn remote_copy(ctx: &Ctx<'_>, args: &Args, src: &str, dest: &str) -> ModRe
     )
     .await?;
     Ok(o)
+}
+
+/// A source file from the controller, decrypted when vaulted unless `decrypt: no`.
+fn read_src(args: &Args, path: &std::path::Path) -> Result<Vec<u8>, ModError> {
+    if args.bool("decrypt") {
+        crate::vault::read_bytes(path).map_err(ModError::fail)
+    } else {
+        std::fs::read(path).map_err(|e| ModError::fail(format!("{}: {e}", path.display())))
+    }
 }

@@ -294,6 +294,8 @@ pub struct Ctx<'a> {
     /// Where `src:` and template files are searched, most specific first.
     pub search_dirs: Vec<PathBuf>,
     pub timeout: Option<Duration>,
+    /// `no_log`: keep the scripts (which may hold secrets) out of trace logs too.
+    pub no_log: bool,
 }
 
 impl Ctx<'_> {
@@ -313,7 +315,11 @@ impl Ctx<'_> {
             s.push_str(script);
             s
         };
-        tracing::trace!(host = self.host, script = %script, "exec");
+        if self.no_log {
+            tracing::trace!(host = self.host, "exec (script hidden: no_log)");
+        } else {
+            tracing::trace!(host = self.host, script = %script, "exec");
+        }
         Ok(self
             .conn
             .exec(&script, stdin, self.escalate.as_ref(), self.timeout)

@@ -36,8 +36,7 @@ impl Module for Template {
         let path = ctx
             .find_file("templates", src)
             .ok_or_else(|| ModError::fail(format!("Could not find or access '{src}' (searched the role's templates/, the role, the playbook dir)")))?;
-        let source = std::fs::read_to_string(&path)
-            .map_err(|e| ModError::fail(format!("{}: {e}", path.display())))?;
+        let source = crate::vault::read_string(&path).map_err(ModError::fail)?;
         let mut extra = serde_json::Map::new();
         let p = path.to_string_lossy().into_owned();
         extra.insert("template_path".into(), p.clone().into());

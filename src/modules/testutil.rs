@@ -60,6 +60,7 @@ impl TestEnv {
             env: vec![],
             search_dirs: vec![self.dir.path().to_path_buf()],
             timeout: None,
+            no_log: false,
         }
     }
 
@@ -121,6 +122,7 @@ pub fn ctx_on<'a>(
         env: vec![],
         search_dirs: vec![],
         timeout: None,
+        no_log: false,
     }
 }
 

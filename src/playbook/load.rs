@@ -40,13 +40,21 @@ pub fn load_playbook(path: &Path, ctx: &LoadCtx) -> Result<Playbook> {
 fn load_playbook_into(path: &Path, ctx: &LoadCtx, pb: &mut Playbook, depth: usize) -> Result<()> {
     let docs = yaml::load_file(path)?;
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    // Like Ansible: a playbook with no plays is an error, not a silent success.
+    let empty = || Error::parse(Location::new(path, 1, 1), "Empty playbook, nothing to do");
     let Some(doc) = docs.first() else {
-        return Ok(());
+        return Err(empty());
     };
+    if doc.root.is_null() {
+        return Err(empty());
+    }
     let plays = doc
         .root
         .as_seq()
         .ok_or_else(|| perr(path, &doc.root, "a playbook must be a list of plays"))?;
+    if plays.is_empty() {
+        return Err(empty());
+    }
     for node in plays {
         if let Some(target) = node
             .get("import_playbook")
@@ -275,12 +283,38 @@ fn string_list(v: &Node) -> Vec<String> {
         .collect()
 }
 
+/// A task has one loop: `loop` and `with_*` together (or two `with_*`) is an error.
+fn no_second_loop(task: &Task, file: &Path, key: &Node) -> Result<()> {
+    match &task.loop_ {
+        Some(Loop::With(first, _)) => {
+            let first = if first == "loop" {
+                "loop".to_string()
+            } else {
+                format!("with_{first}")
+            };
+            Err(perr(
+                file,
+                key,
+                format!(
+                    "a task takes one loop: '{first}' and '{}' cannot be used together",
+                    key.key_str()
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Parses a keyword shared by plays, blocks and tasks. Returns false when `key` is not one.
 fn parse_keyword(kw: &mut Keywords, key: &str, v: &Node, file: &Path) -> Result<bool> {
     let j = || Some(yaml::to_json(v));
     match key {
         "when" => kw.when = as_list(v),
         "tags" => {
+            let scalar = |n: &Node| !(n.as_seq().is_some() || n.as_map().is_some());
+            if !(scalar(v) || v.as_seq().is_some_and(|items| items.iter().all(scalar))) {
+                return Err(perr(file, v, "tags must be a string or a list of strings"));
+            }
             kw.tags = string_list(v)
                 .into_iter()
                 .flat_map(|t| {
@@ -462,7 +496,10 @@ fn load_task(
         }
         match key.as_str() {
             "name" => task.name = Some(scalar_string(v)),
-            "loop" => task.loop_ = Some(Loop::With("loop".into(), yaml::to_json(v))),
+            "loop" => {
+                no_second_loop(&task, file, k)?;
+                task.loop_ = Some(Loop::With("loop".into(), yaml::to_json(v)))
+            }
             "loop_control" => task.loop_control = parse_loop_control(v, file)?,
             "register" => {
                 let r = scalar_string(v);
@@ -531,6 +568,7 @@ fn load_task(
                 action = Some((name, k, k));
             }
             k2 if k2.starts_with("with_") => {
+                no_second_loop(&task, file, k)?;
                 task.loop_ = Some(Loop::With(
                     k2["with_".len()..].to_string(),
                     yaml::to_json(v),
@@ -669,7 +707,8 @@ fn load_task(
         }
         "import_role" => {
             let args = raw_args(false)?;
-            let req = RoleRequest::from_args(&args).map_err(|e| perr(file, vnode, e))?;
+            let mut req = RoleRequest::from_args(&args).map_err(|e| perr(file, vnode, e))?;
+            req.loc = Some(Location::new(file, vnode.line, vnode.col));
             let mut seen = Vec::new();
             let loaded = role::load(&req, base_dir, ctx, &mut seen, depth + 1)?;
             let mut tasks = loaded.tasks;

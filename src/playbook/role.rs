@@ -32,6 +32,8 @@ pub struct RoleRequest {
     pub defaults_from: Option<String>,
     pub handlers_from: Option<String>,
     pub keywords: Map<String, Value>,
+    /// Where the request was written, for errors.
+    pub loc: Option<crate::error::Location>,
 }
 
 const ROLE_KEYWORDS: &[&str] = &[
@@ -50,18 +52,22 @@ const ROLE_KEYWORDS: &[&str] = &[
 
 impl RoleRequest {
     pub fn from_node(n: &Node, file: &Path) -> Result<RoleRequest> {
-        match yaml::to_json(n) {
-            Value::String(s) => Ok(RoleRequest {
+        let mut req = match yaml::to_json(n) {
+            Value::String(s) => RoleRequest {
                 name: s,
                 ..Default::default()
-            }),
-            Value::Object(m) => RoleRequest::from_args(&m).map_err(|e| perr(file, n, e)),
-            _ => Err(perr(
-                file,
-                n,
-                "a role must be a name or a mapping with 'role:'",
-            )),
-        }
+            },
+            Value::Object(m) => RoleRequest::from_args(&m).map_err(|e| perr(file, n, e))?,
+            _ => {
+                return Err(perr(
+                    file,
+                    n,
+                    "a role must be a name or a mapping with 'role:'",
+                ))
+            }
+        };
+        req.loc = Some(crate::error::Location::new(file, n.line, n.col));
+        Ok(req)
     }
 
     pub fn from_args(m: &Map<String, Value>) -> std::result::Result<RoleRequest, String> {
@@ -184,13 +190,20 @@ pub fn load(
             req.name
         )));
     }
-    let dir = find_dir(&req.name, base_dir, ctx).ok_or_else(|| {
-        Error::Other(format!(
-            "the role '{}' was not found in {}/roles, the roles path or the current directory",
+    let dir =
+        find_dir(&req.name, base_dir, ctx).ok_or_else(|| {
+            // Exit code 1 like Ansible (not a syntax error), but say where it was asked for.
+            let at = req
+                .loc
+                .as_ref()
+                .map(|l| format!("{l}: "))
+                .unwrap_or_default();
+            Error::Other(format!(
+            "{at}the role '{}' was not found in {}/roles, the roles path or the current directory",
             req.name,
-            base_dir.display()
+            if base_dir.as_os_str().is_empty() { Path::new(".") } else { base_dir }.display()
         ))
-    })?;
+        })?;
     let mut out = Loaded {
         tasks: Vec::new(),
         handlers: Vec::new(),

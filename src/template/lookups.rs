@@ -111,8 +111,8 @@ fn run(
                 let rel = t.to_string();
                 let path = search_path(state, "files", &rel)
                     .ok_or_else(|| err(format!("lookup('file'): could not find {rel:?}")))?;
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| err(format!("lookup('file'): {}: {e}", path.display())))?;
+                let text = crate::vault::read_string(&path)
+                    .map_err(|e| err(format!("lookup('file'): {e}")))?;
                 let keep = kwargs.and_then(|k| k.get::<Option<bool>>("rstrip").ok().flatten())
                     == Some(false);
                 Ok(Value::from(if keep {
