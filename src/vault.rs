@@ -292,6 +292,64 @@ pub fn yaml_block(vaulttext: &str, name: Option<&str>) -> String {
     out
 }
 
+/// Plain texts of vault values seen by this process (inline `!vault` values and
+/// every string of a vaulted vars file): output shows them as `********`.
+static REVEALED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Strings shorter than this are not masked (`yes`, `1`, `on` would mask half the output).
+const MASK_MIN_LEN: usize = 4;
+
+/// Records a decrypted value so output masks it.
+pub fn note_revealed(plain: &str) {
+    let t = plain.trim();
+    if t.chars().count() >= MASK_MIN_LEN {
+        let mut seen = REVEALED.lock().expect("vault values lock");
+        if !seen.iter().any(|s| s == t) {
+            seen.push(t.to_string());
+            // Longest first, so a secret that contains another is masked whole.
+            seen.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+    }
+}
+
+/// Records every string (and number) of a decrypted document.
+pub fn note_revealed_json(v: &serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => note_revealed(s),
+        serde_json::Value::Number(n) => note_revealed(&n.to_string()),
+        serde_json::Value::Array(a) => a.iter().for_each(note_revealed_json),
+        serde_json::Value::Object(m) => m.values().for_each(note_revealed_json),
+        _ => {}
+    }
+}
+
+/// Whether output should be masked: vault values were seen and
+/// `FERRY_SHOW_VAULT_VALUES=1` does not ask to show them.
+pub fn masking() -> bool {
+    std::env::var("FERRY_SHOW_VAULT_VALUES").map_or(true, |v| v != "1")
+        && !REVEALED.lock().expect("vault values lock").is_empty()
+}
+
+/// Replaces every vault value inside the strings of `v` with `********`.
+pub fn mask_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => mask_str(s),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(mask_json),
+        serde_json::Value::Object(m) => m.values_mut().for_each(mask_json),
+        _ => {}
+    }
+}
+
+/// Replaces every vault value inside `s` with `********`.
+pub fn mask_str(s: &mut String) {
+    let seen = REVEALED.lock().expect("vault values lock");
+    for secret in seen.iter() {
+        if s.contains(secret.as_str()) {
+            *s = s.replace(secret.as_str(), "********");
+        }
+    }
+}
+
 /// Reads a controller file as bytes, decrypting it when it is a vault file
 /// (what `copy`, `template` and `lookup('file')` do with vaulted sources, as
 /// Ansible does). The error is a message naming the file.

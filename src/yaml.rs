@@ -157,14 +157,18 @@ pub fn load_file(path: &Path) -> Result<Vec<Doc>, Error> {
     if crate::vault::is_vault_bytes(&raw) {
         let text = crate::vault::read_text(path)?;
         // Never quote decrypted lines in error messages.
-        return parse_str(&text, path).map_err(|e| match e {
+        let docs = parse_str(&text, path).map_err(|e| match e {
             Error::Parse { loc, msg, .. } => Error::Parse {
                 loc,
                 msg: format!("{msg} (in a vault-encrypted file)"),
                 snippet: String::new(),
             },
             other => other,
-        });
+        })?;
+        for d in &docs {
+            crate::vault::note_revealed_json(&to_json(&d.root));
+        }
+        return Ok(docs);
     }
     let text = String::from_utf8(raw).map_err(|e| Error::Io {
         path: path.to_path_buf(),
@@ -322,7 +326,10 @@ impl MarkedEventReceiver for Builder {
                 if node.tag.as_deref() == Some("vault") {
                     if let Kind::Str(ciphertext) = &node.kind {
                         match crate::vault::decrypt_str(ciphertext) {
-                            Ok(plain) => node.kind = Kind::Str(plain),
+                            Ok(plain) => {
+                                crate::vault::note_revealed(&plain);
+                                node.kind = Kind::Str(plain)
+                            }
                             Err(e) => {
                                 // Point at the key (`pw: !vault |`), not at the ciphertext.
                                 if let Some(Frame::Map(_, _, Some(key))) = self.stack.last() {

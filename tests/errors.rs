@@ -113,6 +113,7 @@ fn cases() -> Vec<(Case, Option<String>)> {
         f("INI section not closed", &[("hosts.ini", "[web\nh1\n"), ("site.yml", "- hosts: all\n  tasks: []\n")], &["playbook", "site.yml", "-i", "hosts.ini"], 4, &["hosts.ini:1:1: section header must end with ']'"]),
         f("INI stray word after host", &[("hosts.ini", "[web]\nh1 a=b c\n")], &["inventory", "-i", "hosts.ini", "--list"], 4, &["hosts.ini:2:8: expected key=value after the host name, found \"c\""]),
         f("INI vars without value", &[("hosts.ini", "[web:vars]\nnovalue\n")], &["inventory", "-i", "hosts.ini", "--list"], 4, &["hosts.ini:2:1: expected key=value in a :vars section"]),
+        f("INI host range too large", &[("hosts.ini", "[web]\nweb-[01:99999999999]\n")], &["inventory", "-i", "hosts.ini", "--list"], 4, &["hosts.ini:2:", "expands to 99999999999 hosts (at most 100000)"]),
         f("INI unknown section type", &[("hosts.ini", "[web:bogus]\nx\n")], &["inventory", "-i", "hosts.ini", "--list"], 4, &["hosts.ini:1:2: unknown section type :bogus (use :vars or :children)"]),
         f("YAML inventory hosts as a list", &[("hosts.yml", "all:\n  hosts: [a, b]\n")], &["inventory", "-i", "hosts.yml", "--list"], 4, &["hosts.yml:2:10: hosts of group \"all\" must be a mapping"]),
         f("YAML inventory unknown key", &[("hosts.yml", "all:\n  childrn:\n    x: {}\n")], &["inventory", "-i", "hosts.yml", "--list"], 4, &["hosts.yml:2:3: unknown key \"childrn\" in group \"all\" (expected hosts, vars or children)"]),

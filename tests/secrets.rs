@@ -84,17 +84,7 @@ fn no_log_hides_values_in_every_output() {
     // The files were written all the same.
     assert_eq!(p.read("out.txt"), "SEKRIT9");
     // Trace logs (they show every script sent to a host) leave no_log scripts out.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["playbook", "site.yml"])
-        .current_dir(p.dir.path())
-        .env("FERRY_LOG", "trace")
-        .output()
-        .expect("run ferry");
-    let traced = common::Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let traced = p.ferry_env(&["playbook", "site.yml"], &[("FERRY_LOG", "trace")]);
     check(&traced, "FERRY_LOG=trace");
     assert!(
         traced.stderr.contains("script hidden: no_log"),

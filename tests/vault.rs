@@ -117,16 +117,20 @@ fn playbook_reads_vaulted_vars_files_and_inline_values() {
         msg: "{{ vault_db_password }}|{{ prod_token }}|{{ inline_secret }}|{{ plain_var }}|{{ ferry_string }}|{{ vault_list | join(',') }}"
 "#,
     );
-    let out = p.playbook(
+    let args = [
+        "playbook",
         "site.yml",
-        &[
-            "--vault-password-file",
-            "password",
-            "--vault-id",
-            "prod@password_prod",
-        ],
-    );
-    out.success()
+        "--vault-password-file",
+        "password",
+        "--vault-id",
+        "prod@password_prod",
+    ];
+    // Vault values are masked in output by default (values under 4 characters are not).
+    p.ferry(&args)
+        .success()
+        .contains("\"msg\": \"********|********|********|visible|********|a,b\"");
+    p.ferry_env(&args, &[("FERRY_SHOW_VAULT_VALUES", "1")])
+        .success()
         .contains("\"msg\": \"hunter2|tok-prod-42|inline_secret|visible|ferry made this|a,b\"");
 }
 
@@ -277,7 +281,13 @@ fn encrypt_string_block_round_trips() {
     p.file("site.yml", "- hosts: localhost\n  gather_facts: false\n  vars_files: [vars.yml]\n  tasks: [{debug: {var: api_key}}]\n");
     p.playbook("site.yml", &["--vault-password-file", "password"])
         .success()
-        .contains("\"api_key\": \"k-123 $(x) 'q'\"");
+        .contains("\"api_key\": \"********\"");
+    p.ferry_env(
+        &["playbook", "site.yml", "--vault-password-file", "password"],
+        &[("FERRY_SHOW_VAULT_VALUES", "1")],
+    )
+    .success()
+    .contains("\"api_key\": \"k-123 $(x) 'q'\"");
     // Two strings, both named; with several secrets --encrypt-vault-id chooses.
     let two = p.ferry(&[
         "vault",

@@ -387,6 +387,20 @@ async fn run_module_task(
             }),
             Status::Ok => run.stat_mut(&r.host, |s| s.ok += 1),
         }
+        // Vault values are shown as ******** (the registered result keeps them).
+        let masked;
+        let r = if crate::vault::masking() {
+            let mut m = r.clone();
+            m.result.values_mut().for_each(crate::vault::mask_json);
+            for it in &mut m.items {
+                it.result.values_mut().for_each(crate::vault::mask_json);
+                crate::vault::mask_str(&mut it.label);
+            }
+            masked = m;
+            &masked
+        } else {
+            r
+        };
         run.reporter
             .lock()
             .expect("reporter")

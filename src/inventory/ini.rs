@@ -172,6 +172,7 @@ pub fn expand_range(pattern: &str) -> std::result::Result<Vec<String>, String> {
         if x > y {
             return Err(format!("range start is after its end in {pattern:?}"));
         }
+        too_many(pattern, (y - x) / stride as u64 + 1)?;
         let width = if a.starts_with('0') { a.len() } else { 0 };
         for n in (x..=y).step_by(stride) {
             items.push(format!("{n:0width$}"));
@@ -190,11 +191,26 @@ pub fn expand_range(pattern: &str) -> std::result::Result<Vec<String>, String> {
     } else {
         return Err(format!("invalid range {inner:?} in {pattern:?}"));
     }
-    let mut out = Vec::new();
+    let rests = expand_range(tail)?;
+    too_many(pattern, items.len() as u64 * rests.len() as u64)?;
+    let mut out = Vec::with_capacity(items.len() * rests.len());
     for it in items {
-        for rest in expand_range(tail)? {
+        for rest in &rests {
             out.push(format!("{head}{it}{rest}"));
         }
     }
     Ok(out)
+}
+
+/// Host ranges are capped: `web[1:9999999999]` would take the machine's memory
+/// (found by the fuzzer). Ansible has no cap; no real inventory comes near it.
+const MAX_RANGE_HOSTS: u64 = 100_000;
+
+fn too_many(pattern: &str, n: u64) -> std::result::Result<(), String> {
+    if n > MAX_RANGE_HOSTS {
+        return Err(format!(
+            "host range {pattern:?} expands to {n} hosts (at most {MAX_RANGE_HOSTS})"
+        ));
+    }
+    Ok(())
 }

@@ -39,11 +39,17 @@ impl Project {
     }
 
     pub fn ferry(&self, args: &[&str]) -> Out {
+        self.ferry_env(args, &[])
+    }
+
+    /// `ferry` with extra environment variables.
+    pub fn ferry_env(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
         let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .args(args)
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
             .env_remove("FERRY_INVENTORY")
+            .envs(env.iter().copied())
             .output()
             .expect("run ferry");
         Out {
