@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::sysadmin::{failed, Sections};
+use super::sysadmin::{check_rc, Sections};
 use super::util::{self, Place};
 use super::{Args, Ctx, Diff, Kind, ModError, ModResult, Module, ModuleSpec, Outcome, Param};
 use crate::connection::quote;
@@ -428,15 +428,7 @@ impl Module for Cron {
             )),
         }
         let out = ctx.sh(&s).await?;
-        if out.rc != 0 {
-            let err = out.stderr_str();
-            return Err(failed(
-                err.trim().to_string(),
-                out.rc,
-                &out.stdout_str(),
-                &err,
-            ));
-        }
+        check_rc(&out)?;
         let sec = Sections::parse(&out.stdout_str());
         let content = sec.body("CONTENT").unwrap_or("");
         let other_user = sec.has("OTHER");
@@ -528,15 +520,7 @@ impl Module for Cron {
                                 Some(rendered.as_bytes()),
                             )
                             .await?;
-                        if done.rc != 0 {
-                            let err = done.stderr_str();
-                            return Err(failed(
-                                err.trim().to_string(),
-                                done.rc,
-                                &done.stdout_str(),
-                                &err,
-                            ));
-                        }
+                        check_rc(&done)?;
                     }
                 }
                 if let Some(b) = backup {

@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::sysadmin::{failed, Sections};
+use super::sysadmin::{check_rc, Sections};
 use super::systemd::{self, Unit};
 use super::{Args, Ctx, Kind, ModError, ModResult, Module, ModuleSpec, Outcome, Param};
 use crate::connection::quote;
@@ -105,15 +105,7 @@ impl Module for Service {
             ),
         };
         let out = ctx.sh(&script).await?;
-        if out.rc != 0 {
-            let err = out.stderr_str();
-            return Err(failed(
-                err.trim().to_string(),
-                out.rc,
-                &out.stdout_str(),
-                &err,
-            ));
-        }
+        check_rc(&out)?;
         let stdout = out.stdout_str();
         let systemd = match mgr {
             Mgr::Detect => Sections::parse(&stdout).val("MGR") == Some("systemd"),
@@ -165,15 +157,7 @@ impl Module for Service {
             let out = ctx
                 .sh(&format!("{}{}", sysv.functions(), plan.script))
                 .await?;
-            if out.rc != 0 {
-                let err = out.stderr_str();
-                return Err(failed(
-                    err.trim().to_string(),
-                    out.rc,
-                    &out.stdout_str(),
-                    &err,
-                ));
-            }
+            check_rc(&out)?;
         }
         let mut o = Outcome::changed(changed)
             .with("name", sysv.name.clone())

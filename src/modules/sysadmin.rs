@@ -96,6 +96,21 @@ pub fn failed(msg: impl Into<String>, rc: i32, stdout: &str, stderr: &str) -> Mo
     }
 }
 
+/// Fails with the command's stderr as the message (rc, stdout and stderr in the
+/// result) when it did not exit 0.
+pub fn check_rc(out: &crate::connection::ExecOut) -> Result<(), ModError> {
+    if out.rc == 0 {
+        return Ok(());
+    }
+    let err = out.stderr_str();
+    Err(failed(
+        err.trim().to_string(),
+        out.rc,
+        &out.stdout_str(),
+        &err,
+    ))
+}
+
 /// A failure with extra result fields.
 pub fn failed_with(msg: impl Into<String>, fields: &[(&str, Value)]) -> ModError {
     let mut data = Map::new();

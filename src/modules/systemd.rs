@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::sysadmin::{failed, failed_with, Sections};
+use super::sysadmin::{check_rc, failed_with, Sections};
 use super::{Args, Ctx, Kind, ModError, ModResult, Module, ModuleSpec, Outcome, Param};
 use crate::connection::quote;
 
@@ -328,15 +328,7 @@ pub fn change_script(unit: &Unit<'_>, actions: &[&str]) -> String {
 /// Runs the unit logic on a host (used by `systemd_service` and `service`).
 pub async fn run_unit(unit: &Unit<'_>, ctx: &Ctx<'_>) -> ModResult {
     let out = ctx.sh(&unit.read_script(ctx.check_mode)).await?;
-    if out.rc != 0 {
-        let err = out.stderr_str();
-        return Err(failed(
-            err.trim().to_string(),
-            out.rc,
-            &out.stdout_str(),
-            &err,
-        ));
-    }
+    check_rc(&out)?;
     finish_unit(unit, ctx, &out.stdout_str()).await
 }
 
@@ -347,15 +339,7 @@ pub async fn finish_unit(unit: &Unit<'_>, ctx: &Ctx<'_>, read_out: &str) -> ModR
     let changed = !plan.actions.is_empty();
     if changed && !ctx.check_mode {
         let out = ctx.sh(&change_script(unit, &plan.actions)).await?;
-        if out.rc != 0 {
-            let err = out.stderr_str();
-            return Err(failed(
-                err.trim().to_string(),
-                out.rc,
-                &out.stdout_str(),
-                &err,
-            ));
-        }
+        check_rc(&out)?;
     }
     let mut o = Outcome::changed(changed)
         .with("name", unit.name.map(Value::from).unwrap_or(Value::Null))
