@@ -121,6 +121,14 @@ pub trait Connection: Send + Sync {
     }
 }
 
+/// The escalation a command needs: none when the connection already is the become user.
+pub fn needed_become<'a>(
+    escalate: Option<&'a Become>,
+    remote_user: Option<&str>,
+) -> Option<&'a Become> {
+    escalate.filter(|b| Some(b.user.as_str()) != remote_user)
+}
+
 /// Runs a script as one command of its own (`sh -c`, or under `sudo`/`su`).
 pub async fn exec_oneshot<C: Connection + ?Sized>(
     conn: &C,
@@ -129,7 +137,7 @@ pub async fn exec_oneshot<C: Connection + ?Sized>(
     escalate: Option<&Become>,
     timeout: Option<Duration>,
 ) -> Result<ExecOut, ConnError> {
-    let Some(b) = escalate.filter(|b| Some(b.user.as_str()) != conn.remote_user()) else {
+    let Some(b) = needed_become(escalate, conn.remote_user()) else {
         return conn
             .exec_raw(&format!("sh -c {}", quote(script)), stdin, timeout)
             .await;

@@ -412,7 +412,7 @@ impl Connection for Ssh {
         escalate: Option<&Become>,
         timeout: Option<Duration>,
     ) -> Result<ExecOut, ConnError> {
-        let esc = escalate.filter(|b| Some(b.user.as_str()) != self.remote_user());
+        let esc = super::needed_become(escalate, self.remote_user());
         match self.exec_in_shell(script, stdin, esc, timeout).await {
             Some(res) => res,
             None => exec_oneshot(self, script, stdin, esc, timeout).await,
