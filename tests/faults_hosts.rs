@@ -50,7 +50,14 @@ fn restore_lab4(dir: &Path) {
 /// ProxyCommands that carry connections into it.
 fn netns_pids() -> Vec<String> {
     Command::new("ip")
-        .args(["netns", "pids", "ferry-lab-4"])
+        .args([
+            "netns",
+            "pids",
+            &format!(
+                "{}4",
+                std::env::var("FERRY_LAB_NS_PREFIX").unwrap_or_else(|_| "ferry-lab-".into())
+            ),
+        ])
         .output()
         .map(|o| {
             String::from_utf8_lossy(&o.stdout)
