@@ -35,6 +35,9 @@ use regex::{Captures, Regex, RegexBuilder};
 /// Registers all Ansible filters, tests, Python methods and the Ansible output
 /// formatter on `env`.
 pub fn register(env: &mut Environment<'_>) {
+    // Errors name the undefined variable in release builds too (minijinja
+    // keeps that only in debug builds unless asked).
+    env.set_debug(true);
     minijinja_contrib::add_to_environment(env);
     env.set_unknown_method_callback(python_methods);
     // Python-style printing (True, None, ['a'], 1e+16), shared with the engine.
