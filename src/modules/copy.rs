@@ -54,7 +54,24 @@ pub async fn put_content(
     dest: &str,
     src: Option<&str>,
 ) -> ModResult {
-    let st = util::stat(ctx, dest, true).await?;
+    let sum = util::sha1_hex(data);
+    let st = match place_if_differs(ctx, args, data, dest, &sum).await? {
+        Inline::Placed(backup) => {
+            let mut o = Outcome::changed(true)
+                .with("dest", dest)
+                .with("checksum", sum)
+                .with("size", data.len());
+            if let Some(s) = src {
+                o = o.with("src", s);
+            }
+            if let Some(b) = backup {
+                o = o.with("backup_file", b);
+            }
+            return Ok(o);
+        }
+        Inline::Kept(st) if st.kind != "directory" => st,
+        _ => util::stat(ctx, dest, true).await?,
+    };
     let dest = if st.kind == "directory" {
         let name = src.and_then(|s| Path::new(s).file_name()).ok_or_else(|| {
             ModError::fail(format!("dest {dest} is a directory; give a file name"))
@@ -68,7 +85,6 @@ pub async fn put_content(
     } else {
         st
     };
-    let sum = util::sha1_hex(data);
     let same = st.exists && st.checksum.as_deref() == Some(sum.as_str());
     let skip = st.exists && !args.bool("force");
     let mut o = Outcome::ok()
@@ -134,6 +150,73 @@ pub async fn put_content(
         o = o.with("backup_file", b);
     }
     Ok(o)
+}
+
+/// Content up to this size travels with the check, so a first run places a
+/// file in one round trip (a re-run sends it for nothing: cheap at this size).
+const INLINE_MAX: usize = 64 * 1024;
+
+enum Inline {
+    /// Not tried (check/diff mode, large content, a symbolic mode).
+    Skipped,
+    /// The file was written; the backup file, if one was kept.
+    Placed(Option<String>),
+    /// Nothing written: the stat of `dest` as the script found it.
+    Kept(util::RStat),
+}
+
+/// One script: stat `dest`, and unless it is a directory, already holds
+/// `data`, or exists without `force`, place `data` atomically.
+async fn place_if_differs(
+    ctx: &Ctx<'_>,
+    args: &Args,
+    data: &[u8],
+    dest: &str,
+    sum: &str,
+) -> Result<Inline, ModError> {
+    if ctx.check_mode || ctx.diff_mode || data.len() > INLINE_MAX {
+        return Ok(Inline::Skipped);
+    }
+    // A symbolic mode depends on the current one, which is not known yet.
+    let mode = match args.get("mode") {
+        Some(m) => {
+            let a = util::parse_mode(m, 0, false).map_err(ModError::fail)?;
+            if a != util::parse_mode(m, 0o7777, false).map_err(ModError::fail)? {
+                return Ok(Inline::Skipped);
+            }
+            a
+        }
+        None => None,
+    };
+    let keep = if args.bool("force") {
+        format!(
+            "[ -f \"$p\" ] && [ \"$(wc -c < \"$p\" 2>/dev/null)\" -eq {} ] && [ \"$(sha1sum < \"$p\" 2>/dev/null | cut -d' ' -f1)\" = {sum} ] && exit 0",
+            data.len()
+        )
+    } else {
+        "exit 0".to_string()
+    };
+    let place = util::place_script(&Place {
+        dest,
+        mode,
+        owner: args.str("owner"),
+        group: args.str("group"),
+        validate: args.str("validate"),
+        backup: args.bool("backup"),
+    })?;
+    let script = format!(
+        "p={}\n{}\n[ -d \"$p\" ] && exit 0\nif [ -e \"$p\" ] || [ -L \"$p\" ]; then\n{keep}\nfi\necho PLACED\n{place}",
+        quote(dest),
+        util::stat_snippet("p", true),
+    );
+    let out = ctx.sh_in(&script, Some(data)).await?;
+    if out.stdout_str().lines().any(|l| l == "PLACED") {
+        return util::placed(&out, dest).map(Inline::Placed);
+    }
+    if out.rc != 0 {
+        return Err(ModError::fail(out.stderr_str().trim().to_string()));
+    }
+    Ok(Inline::Kept(util::parse_stat(&out.stdout_str())))
 }
 
 #[async_trait]

@@ -90,133 +90,57 @@ impl Module for File {
 
     async fn run(&self, args: &Args, ctx: &Ctx<'_>) -> ModResult {
         let path = args.req_str("path")?.to_string();
-        let q = quote(&path);
-        let st = util::stat(ctx, &path, false).await?;
+        let explicit = args.str("state");
+        // One round trip on the common first run: the stat and, when the path
+        // turns out to be absent, the commands planned for an absent path (its
+        // plan needs no remote query), then the new stat. Otherwise the stat
+        // alone and the change after it.
+        let speculate = !ctx.check_mode && matches!(explicit, Some("directory" | "touch"));
+        let mut after = None;
+        let st = if speculate {
+            let absent_plan = plan(
+                args,
+                ctx,
+                &path,
+                explicit.unwrap_or_default(),
+                &RStat::default(),
+            )
+            .await?;
+            let out = ctx
+                .sh(&format!(
+                    "p={q}\n{stat}\nif [ ! -e \"$p\" ] && [ ! -L \"$p\" ]; then\nset -e\n{cmds}\necho SPECULATED\n{stat}\nfi",
+                    q = quote(&path),
+                    stat = util::stat_snippet("p", false),
+                    cmds = absent_plan.join("\n"),
+                ))
+                .await?;
+            let text = out.stdout_str();
+            if out.rc != 0 {
+                return Err(ModError::fail(format!(
+                    "{}: {}",
+                    path,
+                    out.stderr_str().trim()
+                )));
+            }
+            if let Some((_, rest)) = text.split_once("SPECULATED\n") {
+                after = Some((absent_plan, util::parse_stat(rest)));
+            }
+            util::parse_stat(&text)
+        } else {
+            util::stat(ctx, &path, false).await?
+        };
         let before = state_name(&st).to_string();
-        let state = args.str("state").map(str::to_string).unwrap_or_else(|| {
+        let state = explicit.map(str::to_string).unwrap_or_else(|| {
             if st.exists {
                 before.clone()
             } else {
                 "file".into()
             }
         });
-        let mut cmds: Vec<String> = Vec::new();
-        let recurse = args.bool("recurse");
-        match state.as_str() {
-            "absent" => {
-                if st.exists {
-                    cmds.push(format!("rm -rf -- {q}"));
-                }
-            }
-            "directory" => {
-                if !st.exists {
-                    cmds.push(format!("mkdir -p -- {q}"));
-                } else if st.kind != "directory" && !(st.kind == "link" && args.bool("follow")) {
-                    return Err(ModError::fail(format!(
-                        "{path} already exists as a {}",
-                        st.kind
-                    )));
-                }
-                if recurse && st.exists && recursive_differs(args, ctx, &path).await? {
-                    cmds.extend(attr_fixes(args, &path, &st, true)?);
-                } else if !recurse {
-                    let base = if st.exists {
-                        st.clone()
-                    } else {
-                        RStat {
-                            kind: "directory".into(),
-                            mode: 0o755,
-                            ..RStat::default()
-                        }
-                    };
-                    let mut fixes = attr_fixes(args, &path, &base, false)?;
-                    if !st.exists && args.get("mode").is_none() {
-                        fixes.clear();
-                        fixes.extend(attr_fixes(
-                            args,
-                            &path,
-                            &RStat {
-                                owner: String::new(),
-                                group: String::new(),
-                                ..base
-                            },
-                            false,
-                        )?);
-                    }
-                    cmds.extend(fixes);
-                } else if !st.exists {
-                    cmds.extend(attr_fixes(args, &path, &st, true)?);
-                }
-            }
-            "file" => {
-                if !st.exists {
-                    return Err(ModError::fail(format!(
-                        "file ({path}) is absent, cannot continue"
-                    )));
-                }
-                if st.kind == "directory" && args.get("state").is_some() {
-                    return Err(ModError::fail(format!("{path} is a directory, not a file")));
-                }
-                cmds.extend(attr_fixes(args, &path, &st, false)?);
-            }
-            "touch" => {
-                let preserve = args.str("modification_time") == Some("preserve")
-                    && args.str("access_time").unwrap_or("preserve") == "preserve";
-                if !st.exists {
-                    cmds.push(format!("touch -- {q}"));
-                    let base = RStat {
-                        kind: "file".into(),
-                        mode: 0o644,
-                        ..RStat::default()
-                    };
-                    cmds.extend(
-                        attr_fixes(args, &path, &base, false)?
-                            .into_iter()
-                            .filter(|c| !c.starts_with("chmod") || args.get("mode").is_some()),
-                    );
-                } else {
-                    if !preserve {
-                        cmds.push(format!("touch -- {q}"));
-                    }
-                    cmds.extend(attr_fixes(args, &path, &st, false)?);
-                }
-            }
-            "link" | "hard" => {
-                let src = args.str("src").ok_or_else(|| {
-                    ModError::fail(format!("src is required for creating the {state} {path}"))
-                })?;
-                if state == "link" {
-                    let same = st.kind == "link" && st.link_target.as_deref() == Some(src);
-                    if !same {
-                        if st.exists && st.kind != "link" && !args.bool("force") {
-                            return Err(ModError::fail(format!(
-                                "refusing to convert from {} to symlink for {path}",
-                                st.kind
-                            )));
-                        }
-                        cmds.push(format!("ln -sfn -- {} {q}", quote(src)));
-                    }
-                } else {
-                    let out = ctx
-                        .sh(&format!("[ {q} -ef {} ] && echo SAME", quote(src)))
-                        .await?;
-                    if !out.stdout_str().contains("SAME") {
-                        if st.exists && st.kind == "directory" {
-                            return Err(ModError::fail(format!("{path} is a directory")));
-                        }
-                        cmds.push(format!("ln -f -- {} {q}", quote(src)));
-                    }
-                }
-                for c in attr_fixes(args, &path, &st, false)? {
-                    cmds.push(c.replacen("chown ", "chown -h ", 1).replacen(
-                        "chgrp ",
-                        "chgrp -h ",
-                        1,
-                    ));
-                }
-            }
-            other => return Err(ModError::fail(format!("unsupported state {other}"))),
-        }
+        let (cmds, done) = match after {
+            Some((cmds, now)) => (cmds, Some(now)),
+            None => (plan(args, ctx, &path, &state, &st).await?, None),
+        };
         let changed = !cmds.is_empty();
         let mut o = Outcome::changed(changed)
             .with("path", path.clone())
@@ -229,8 +153,17 @@ impl Module for File {
                 after_header: path.clone(),
             });
         }
-        if changed && !ctx.check_mode {
-            let script = format!("set -e\n{}", cmds.join("\n"));
+        // Unchanged: what we read first is still true; no second round trip.
+        let speculated = done.is_some();
+        let mut now = done.unwrap_or(st);
+        if changed && !ctx.check_mode && !speculated {
+            // The change and the new stat in one script.
+            let script = format!(
+                "set -e\n{}\np={}\n{}",
+                cmds.join("\n"),
+                quote(&path),
+                util::stat_snippet("p", false)
+            );
             let out = ctx.sh(&script).await?;
             if out.rc != 0 {
                 return Err(ModError::fail(format!(
@@ -239,14 +172,9 @@ impl Module for File {
                     out.stderr_str().trim()
                 )));
             }
+            now = util::parse_stat(&out.stdout_str());
         }
         if state != "absent" && !ctx.check_mode {
-            // Unchanged: what we read first is still true; no second round trip.
-            let now = if changed {
-                util::stat(ctx, &path, false).await?
-            } else {
-                st
-            };
             o = o
                 .with("mode", format!("{:04o}", now.mode))
                 .with("owner", now.owner)
@@ -257,6 +185,134 @@ impl Module for File {
         }
         Ok(o)
     }
+}
+
+/// The commands that bring `path` from `st` to `state`, or none.
+async fn plan(
+    args: &Args,
+    ctx: &Ctx<'_>,
+    path: &str,
+    state: &str,
+    st: &RStat,
+) -> Result<Vec<String>, ModError> {
+    let q = quote(path);
+    let mut cmds: Vec<String> = Vec::new();
+    let recurse = args.bool("recurse");
+    match state {
+        "absent" => {
+            if st.exists {
+                cmds.push(format!("rm -rf -- {q}"));
+            }
+        }
+        "directory" => {
+            if !st.exists {
+                cmds.push(format!("mkdir -p -- {q}"));
+            } else if st.kind != "directory" && !(st.kind == "link" && args.bool("follow")) {
+                return Err(ModError::fail(format!(
+                    "{path} already exists as a {}",
+                    st.kind
+                )));
+            }
+            if recurse && st.exists && recursive_differs(args, ctx, path).await? {
+                cmds.extend(attr_fixes(args, path, st, true)?);
+            } else if !recurse {
+                let base = if st.exists {
+                    st.clone()
+                } else {
+                    RStat {
+                        kind: "directory".into(),
+                        mode: 0o755,
+                        ..RStat::default()
+                    }
+                };
+                let mut fixes = attr_fixes(args, path, &base, false)?;
+                if !st.exists && args.get("mode").is_none() {
+                    fixes.clear();
+                    fixes.extend(attr_fixes(
+                        args,
+                        path,
+                        &RStat {
+                            owner: String::new(),
+                            group: String::new(),
+                            ..base
+                        },
+                        false,
+                    )?);
+                }
+                cmds.extend(fixes);
+            } else if !st.exists {
+                cmds.extend(attr_fixes(args, path, st, true)?);
+            }
+        }
+        "file" => {
+            if !st.exists {
+                return Err(ModError::fail(format!(
+                    "file ({path}) is absent, cannot continue"
+                )));
+            }
+            if st.kind == "directory" && args.get("state").is_some() {
+                return Err(ModError::fail(format!("{path} is a directory, not a file")));
+            }
+            cmds.extend(attr_fixes(args, path, st, false)?);
+        }
+        "touch" => {
+            let preserve = args.str("modification_time") == Some("preserve")
+                && args.str("access_time").unwrap_or("preserve") == "preserve";
+            if !st.exists {
+                cmds.push(format!("touch -- {q}"));
+                let base = RStat {
+                    kind: "file".into(),
+                    mode: 0o644,
+                    ..RStat::default()
+                };
+                cmds.extend(
+                    attr_fixes(args, path, &base, false)?
+                        .into_iter()
+                        .filter(|c| !c.starts_with("chmod") || args.get("mode").is_some()),
+                );
+            } else {
+                if !preserve {
+                    cmds.push(format!("touch -- {q}"));
+                }
+                cmds.extend(attr_fixes(args, path, st, false)?);
+            }
+        }
+        "link" | "hard" => {
+            let src = args.str("src").ok_or_else(|| {
+                ModError::fail(format!("src is required for creating the {state} {path}"))
+            })?;
+            if state == "link" {
+                let same = st.kind == "link" && st.link_target.as_deref() == Some(src);
+                if !same {
+                    if st.exists && st.kind != "link" && !args.bool("force") {
+                        return Err(ModError::fail(format!(
+                            "refusing to convert from {} to symlink for {path}",
+                            st.kind
+                        )));
+                    }
+                    cmds.push(format!("ln -sfn -- {} {q}", quote(src)));
+                }
+            } else {
+                let out = ctx
+                    .sh(&format!("[ {q} -ef {} ] && echo SAME", quote(src)))
+                    .await?;
+                if !out.stdout_str().contains("SAME") {
+                    if st.exists && st.kind == "directory" {
+                        return Err(ModError::fail(format!("{path} is a directory")));
+                    }
+                    cmds.push(format!("ln -f -- {} {q}", quote(src)));
+                }
+            }
+            for c in attr_fixes(args, path, st, false)? {
+                cmds.push(
+                    c.replacen("chown ", "chown -h ", 1)
+                        .replacen("chgrp ", "chgrp -h ", 1),
+                );
+            }
+        }
+        other => return Err(ModError::fail(format!("unsupported state {other}"))),
+    }
+    Ok(cmds)
 }
 
 /// Whether anything under a directory differs from the wanted owner/group/mode.

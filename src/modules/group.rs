@@ -54,6 +54,8 @@ pub static SPEC: ModuleSpec = ModuleSpec {
 pub struct Group;
 
 /// The command that brings the group to the wanted state (None: nothing to do).
+const SPECULATED: &str = "@@FERRY-SPECULATED@@";
+
 pub fn command(args: &Args, current: Option<&GroupEnt>) -> Option<Vec<String>> {
     let name = args.str("name").unwrap_or_default().to_string();
     let gid = args.int("gid");
@@ -116,21 +118,46 @@ impl Module for Group {
         let probe = format!(
             "if ferry_ge=$(getent group {q}); then printf '@@GR=%s\\n' \"$ferry_ge\"; fi\n"
         );
-        let out = ctx.sh(&probe).await?;
-        let current = Sections::parse(&out.stdout_str())
-            .val("GR")
-            .and_then(GroupEnt::parse);
-        let cmd = command(args, current.as_ref());
+        let change = |c: &[String]| {
+            format!(
+                "PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"\nferry_e=$(mktemp)\n{} </dev/null >/dev/null 2>\"$ferry_e\"; ferry_rc=$?\ncat \"$ferry_e\" >&2; rm -f \"$ferry_e\"\n[ \"$ferry_rc\" = 0 ] || exit \"$ferry_rc\"\n{probe}",
+                join_argv(c)
+            )
+        };
+        // One round trip when the group is new: the probe, and when it finds
+        // no group, the command planned for an absent one.
+        let create = command(args, None).filter(|_| !ctx.check_mode);
+        let first = match &create {
+            Some(c) => format!(
+                "if ferry_ge=$(getent group {q}); then printf '@@GR=%s\\n' \"$ferry_ge\"; else\necho {SPECULATED}\n{}\nfi\n",
+                change(c)
+            ),
+            None => probe.clone(),
+        };
+        let out = ctx.sh(&first).await?;
+        let text = out.stdout_str();
+        let (seen, done) = match text.split_once(&format!("{SPECULATED}\n")) {
+            Some((before, after)) => (before.to_string(), Some((out, after.to_string()))),
+            None => (text, None),
+        };
+        let current = Sections::parse(&seen).val("GR").and_then(GroupEnt::parse);
+        let cmd = match &done {
+            Some(_) => create,
+            None => command(args, current.as_ref()),
+        };
         let mut o = Outcome::changed(cmd.is_some())
             .with("name", name)
             .with("state", args.str("state").unwrap_or("present"));
         let mut after = current.clone();
         if let (Some(c), false) = (&cmd, ctx.check_mode) {
-            let script = format!(
-                "PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"\nferry_e=$(mktemp)\n{} </dev/null >/dev/null 2>\"$ferry_e\"; ferry_rc=$?\ncat \"$ferry_e\" >&2; rm -f \"$ferry_e\"\n[ \"$ferry_rc\" = 0 ] || exit \"$ferry_rc\"\n{probe}",
-                join_argv(c)
-            );
-            let done = ctx.sh(&script).await?;
+            let (done, text) = match done {
+                Some(d) => d,
+                None => {
+                    let d = ctx.sh(&change(c)).await?;
+                    let t = d.stdout_str();
+                    (d, t)
+                }
+            };
             let err = done.stderr_str();
             if done.rc != 0 {
                 let mut e = failed(err.trim().to_string(), done.rc, "", &err);
@@ -142,9 +169,7 @@ impl Module for Group {
             if !err.trim().is_empty() {
                 o = o.with("stderr", err.trim());
             }
-            after = Sections::parse(&done.stdout_str())
-                .val("GR")
-                .and_then(GroupEnt::parse);
+            after = Sections::parse(&text).val("GR").and_then(GroupEnt::parse);
         }
         if let Some(g) = after {
             o = o

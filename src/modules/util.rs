@@ -125,10 +125,9 @@ pub struct Place<'a> {
     pub backup: bool,
 }
 
-/// Writes `data` to a temp file beside `dest`, validates it, sets owner and
-/// mode, then renames it over `dest`: readers see the old or the new file,
-/// never half of one. Returns the backup file name when one was made.
-pub async fn place(ctx: &Ctx<'_>, data: &[u8], p: &Place<'_>) -> Result<Option<String>, ModError> {
+/// The script `place` runs: the new contents come on stdin; prints
+/// `BACKUP|name` when it kept a backup.
+pub fn place_script(p: &Place<'_>) -> Result<String, ModError> {
     let mut s = format!(
         "set -e\nd={}\ndir=$(dirname -- \"$d\")\n[ -d \"$dir\" ] || {{ echo \"Destination directory $dir does not exist\" >&2; exit 2; }}\nfor f in \"$dir\"/.ferry-tmp.*; do p=${{f##*/.ferry-tmp.}}; p=${{p%%.*}}; case $p in ''|*[!0-9]*) continue;; esac; [ -d /proc/$p ] || rm -f -- \"$f\"; done\ntmp=$(mktemp \"$dir/.ferry-tmp.$$.XXXXXXXX\")\ntrap 'rm -f \"$tmp\"' EXIT\ntrap 'rm -f \"$tmp\"; exit 129' HUP INT TERM PIPE\ncat > \"$tmp\"\n",
         quote(p.dest)
@@ -156,11 +155,24 @@ pub async fn place(ctx: &Ctx<'_>, data: &[u8], p: &Place<'_>) -> Result<Option<S
         s.push_str("if [ -f \"$d\" ]; then b=\"$d.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"$d\" \"$b\"; echo \"BACKUP|$b\"; fi\n");
     }
     s.push_str("sync \"$tmp\" 2>/dev/null || true\nmv -f -- \"$tmp\" \"$d\"\ntrap - EXIT\n");
+    Ok(s)
+}
+
+/// Writes `data` to a temp file beside `dest`, validates it, sets owner and
+/// mode, then renames it over `dest`: readers see the old or the new file,
+/// never half of one. Returns the backup file name when one was made.
+pub async fn place(ctx: &Ctx<'_>, data: &[u8], p: &Place<'_>) -> Result<Option<String>, ModError> {
+    let s = place_script(p)?;
     let out = ctx.sh_in(&s, Some(data)).await?;
+    placed(&out, p.dest)
+}
+
+/// What a run of `place_script` reported: the backup file, or the failure.
+pub fn placed(out: &crate::connection::ExecOut, dest: &str) -> Result<Option<String>, ModError> {
     if out.rc != 0 {
         let err = out.stderr_str();
         return Err(ModError::fail(if err.trim().is_empty() {
-            format!("could not write {} (rc={})", p.dest, out.rc)
+            format!("could not write {dest} (rc={})", out.rc)
         } else {
             err.trim().to_string()
         }));
