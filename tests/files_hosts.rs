@@ -130,6 +130,105 @@ fn lineinfile_blockinfile_replace() {
     changed(&second, (0, 0));
 }
 
+const STATS: [(&str, &str); 1] = [("FERRY_LOG", "ferry::stats=info")];
+
+/// A first run sends one command per task (check and change in one script)
+/// for the common file modules and `group`; only the first read of a text
+/// file under an escalation costs a second one. A re-run: one each.
+#[test]
+fn one_round_trip_per_task() {
+    let Some(dir) = lab() else { return };
+    let d = format!("{BASE}/rt");
+    on_host(
+        &dir,
+        "lab-1",
+        &format!("rm -rf {d}; groupdel ferry-rt 2>/dev/null; true"),
+    );
+    let p = project(
+        &dir,
+        &format!(
+            r##"
+- hosts: lab-1
+  gather_facts: false
+  become: true
+  tasks:
+    - file: {{ path: {d}, state: directory, mode: "0750" }}
+    - copy: {{ content: "a\n", dest: {d}/a.txt, mode: "0640" }}
+    - template: {{ src: t.j2, dest: {d}/t.conf }}
+    - group: {{ name: ferry-rt }}
+    - lineinfile: {{ path: {d}/l.conf, line: k0=1, create: true }}
+    - lineinfile: {{ path: {d}/l.conf, line: k1=1 }}
+    - blockinfile: {{ path: {d}/b.conf, block: x=1, create: true }}
+"##
+        ),
+    );
+    p.file("t.j2", "host={{ inventory_hostname }}\n");
+    let args = ["playbook", "site.yml", "-i", "inventory.ini"];
+    let first = p.ferry_env(&args, &STATS);
+    first.success();
+    assert_eq!(first.recap("lab-1").changed, 7, "{}", first.stdout);
+    assert_eq!(first.remote_commands(), 8, "{}", first.stderr);
+    assert_eq!(
+        on_host(
+            &dir,
+            "lab-1",
+            &format!("cd {d} && stat -c '%n %a' . a.txt && cat a.txt t.conf l.conf b.conf && getent group ferry-rt | cut -d: -f1")
+        ),
+        ". 750\na.txt 640\na\nhost=lab-1\nk0=1\nk1=1\n# BEGIN ANSIBLE MANAGED BLOCK\nx=1\n# END ANSIBLE MANAGED BLOCK\nferry-rt\n"
+    );
+    let again = p.ferry_env(&args, &STATS);
+    again.success();
+    assert_eq!(again.recap("lab-1").changed, 0, "{}", again.stdout);
+    assert_eq!(again.remote_commands(), 7, "{}", again.stderr);
+}
+
+/// Edits of a file ferry remembers are guarded: a change made behind its
+/// back (a shell task, a copy, a chmod) or a wrong guess that a file is
+/// absent is noticed, and the edit is made on the file as it is.
+#[test]
+fn remembered_files_are_checked_before_use() {
+    let Some(dir) = lab() else { return };
+    let d = format!("{BASE}/memo");
+    on_host(
+        &dir,
+        "lab-1",
+        &format!("rm -rf {d} && mkdir -p {d} && printf 'keep\\n' > {d}/pre.conf"),
+    );
+    let p = project(
+        &dir,
+        &format!(
+            r##"
+- hosts: lab-1
+  gather_facts: false
+  become: true
+  tasks:
+    - lineinfile: {{ path: {d}/s.conf, line: a=1, create: true }}
+    - shell: echo b=2 >> {d}/s.conf
+    - lineinfile: {{ path: {d}/s.conf, regexp: "^a=", line: a=9 }}
+    - command: cat {d}/s.conf
+      register: mid
+    - assert: {{ that: ['mid.stdout == "a=9\nb=2"'] }}
+    - copy: {{ content: "c=3\n", dest: {d}/s.conf }}
+    - lineinfile: {{ path: {d}/s.conf, line: d=4 }}
+    - shell: chmod 600 {d}/s.conf
+    - lineinfile: {{ path: {d}/s.conf, line: d=4, mode: "0644" }}
+      register: perms
+    - assert: {{ that: [perms is changed] }}
+    - blockinfile: {{ path: {d}/pre.conf, block: x=1 }}
+"##
+        ),
+    );
+    p.playbook("site.yml", &["-i", "inventory.ini"]).success();
+    assert_eq!(
+        on_host(
+            &dir,
+            "lab-1",
+            &format!("cd {d} && stat -c '%a' s.conf && cat s.conf pre.conf")
+        ),
+        "644\nc=3\nd=4\nkeep\n# BEGIN ANSIBLE MANAGED BLOCK\nx=1\n# END ANSIBLE MANAGED BLOCK\n"
+    );
+}
+
 #[test]
 fn slurp_fetch_find() {
     let Some(dir) = lab() else { return };

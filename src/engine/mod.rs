@@ -62,6 +62,8 @@ pub struct Run {
     pub conns: tokio::sync::Mutex<HashMap<String, Arc<dyn Connection>>>,
     /// Per-host locks held while a host's connection is being opened.
     pub opening: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Per host: the text files this run has seen there.
+    memos: std::sync::Mutex<HashMap<String, Arc<crate::modules::FileMemo>>>,
     pub reporter: Mutex<Box<dyn Reporter>>,
     pub stats: Mutex<IndexMap<String, Stats>>,
     pub load_ctx: LoadCtx,
@@ -107,6 +109,7 @@ impl Run {
             hosts: Mutex::new(HashMap::new()),
             conns: tokio::sync::Mutex::new(HashMap::new()),
             opening: Default::default(),
+            memos: Default::default(),
             reporter: Mutex::new(reporter),
             stats: Mutex::new(IndexMap::new()),
             load_ctx,
@@ -239,6 +242,12 @@ impl Run {
 
     /// Stops what still runs on the hosts (Ctrl-C): every connection at once,
     /// bounded so a dead host cannot hold the exit up.
+    /// The file memo of a host (made on first use).
+    pub fn memo(&self, host: &str) -> Arc<crate::modules::FileMemo> {
+        let mut memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
+        memos.entry(host.to_string()).or_default().clone()
+    }
+
     pub async fn interrupt_all(&self) {
         let conns: Vec<Arc<dyn Connection>> = self.conns.lock().await.values().cloned().collect();
         let mut set = tokio::task::JoinSet::new();

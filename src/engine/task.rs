@@ -905,8 +905,10 @@ async fn exec_once(
     search_dirs.push(task.base_dir.clone());
     search_dirs.push(PathBuf::from(&pc.playbook_dir));
     search_dirs.dedup();
+    let memo = needs_conn.then(|| run.memo(delegate.as_deref().unwrap_or(host)));
     let ctx = Ctx {
         host,
+        memo: memo.as_deref(),
         conn: conn.as_ref(),
         escalate: esc,
         check_mode: check,
@@ -959,6 +961,10 @@ async fn exec_once(
                     .unwrap_or(false);
                 return r;
             }
+            Err(ModError::Stale(path)) => HostResult::failed(
+                host,
+                &format!("{path} changed on the host while the task ran"),
+            ),
             Err(ModError::Failed { msg, data }) => {
                 let mut r = HostResult::failed(host, &msg);
                 for (k, v) in data {

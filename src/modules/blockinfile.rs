@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::textfile::{self, lossy, splitlines_keep};
+use super::textfile::{self, lossy, splitlines_keep, Remote};
 use super::{pyre, util, Args, Ctx, Kind, ModError, ModResult, Module, ModuleSpec, Outcome, Param};
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -154,74 +154,79 @@ impl Module for BlockInFile {
 
     async fn run(&self, args: &Args, ctx: &Ctx<'_>) -> ModResult {
         let path = args.req_str("path")?;
-        let r = textfile::load(ctx, path).await?;
-        if r.is_dir() {
-            return Err(failed_rc(format!("Path {path} is a directory !"), 256));
-        }
-        let present = args.str("state") != Some("absent");
-        if !r.exists() {
-            if !args.bool("create") {
-                return Err(failed_rc(format!("Path {path} does not exist !"), 257));
-            }
-            if !present {
-                return Ok(Outcome::ok().msg(format!("File {path} not present")));
-            }
-        }
-        let b = Block {
-            present,
-            block: args.str("block").unwrap_or(""),
-            marker: args
-                .str("marker")
-                .unwrap_or("# {mark} ANSIBLE MANAGED BLOCK"),
-            marker_begin: args.str("marker_begin").unwrap_or("BEGIN"),
-            marker_end: args.str("marker_end").unwrap_or("END"),
-            insertafter: args.str("insertafter"),
-            insertbefore: args.str("insertbefore"),
-            append_newline: args.bool("append_newline"),
-            prepend_newline: args.bool("prepend_newline"),
-        };
-        let original = if r.exists() {
-            Some(r.content.clone().unwrap_or_default())
-        } else {
-            None
-        };
-        let (result, has_block) = compute(original.as_deref(), &b).map_err(ModError::fail)?;
-        let (changed, mut msg) = match &original {
-            Some(o) if *o == result => (false, ""),
-            None => (true, "File created"),
-            Some(_) if !has_block => (true, "Block removed"),
-            Some(_) => (true, "Block inserted"),
-        };
-        if !r.exists() && !present {
-            msg = "";
-        }
-        let mut o = Outcome::ok();
-        if ctx.diff_mode && changed {
-            let mut d = util::text_diff(
-                &lossy(original.as_deref().unwrap_or_default()),
-                &lossy(&result),
-                path,
-            );
-            d.before_header = format!("{path} (content)");
-            d.after_header = d.before_header.clone();
-            o = o.diff(d);
-        }
-        let mut backup = None;
-        if changed && !ctx.check_mode {
-            backup = textfile::save(ctx, args, &r, &result).await?;
-        }
-        let mut changed = changed;
-        let mut msg = msg.to_string();
-        if !ctx.check_mode || r.exists() {
-            textfile::check_attrs(ctx, args, &r, changed, &mut changed, &mut msg).await?;
-        }
-        o.changed = changed;
-        o = o.msg(msg);
-        if let Some(b) = backup {
-            o = o.with("backup_file", b);
-        }
-        Ok(o)
+        textfile::edit_file!(ctx, path, |r| edit(args, ctx, r))
     }
+}
+
+/// The edit on the file as `r` shows it.
+async fn edit(args: &Args, ctx: &Ctx<'_>, r: &Remote) -> ModResult {
+    let path = r.path.as_str();
+    if r.is_dir() {
+        return Err(failed_rc(format!("Path {path} is a directory !"), 256));
+    }
+    let present = args.str("state") != Some("absent");
+    if !r.exists() {
+        if !args.bool("create") {
+            return Err(failed_rc(format!("Path {path} does not exist !"), 257));
+        }
+        if !present {
+            return Ok(Outcome::ok().msg(format!("File {path} not present")));
+        }
+    }
+    let b = Block {
+        present,
+        block: args.str("block").unwrap_or(""),
+        marker: args
+            .str("marker")
+            .unwrap_or("# {mark} ANSIBLE MANAGED BLOCK"),
+        marker_begin: args.str("marker_begin").unwrap_or("BEGIN"),
+        marker_end: args.str("marker_end").unwrap_or("END"),
+        insertafter: args.str("insertafter"),
+        insertbefore: args.str("insertbefore"),
+        append_newline: args.bool("append_newline"),
+        prepend_newline: args.bool("prepend_newline"),
+    };
+    let original = if r.exists() {
+        Some(r.content.clone().unwrap_or_default())
+    } else {
+        None
+    };
+    let (result, has_block) = compute(original.as_deref(), &b).map_err(ModError::fail)?;
+    let (changed, mut msg) = match &original {
+        Some(o) if *o == result => (false, ""),
+        None => (true, "File created"),
+        Some(_) if !has_block => (true, "Block removed"),
+        Some(_) => (true, "Block inserted"),
+    };
+    if !r.exists() && !present {
+        msg = "";
+    }
+    let mut o = Outcome::ok();
+    if ctx.diff_mode && changed {
+        let mut d = util::text_diff(
+            &lossy(original.as_deref().unwrap_or_default()),
+            &lossy(&result),
+            path,
+        );
+        d.before_header = format!("{path} (content)");
+        d.after_header = d.before_header.clone();
+        o = o.diff(d);
+    }
+    let mut backup = None;
+    if changed && !ctx.check_mode {
+        backup = textfile::save(ctx, args, r, &result).await?;
+    }
+    let mut changed = changed;
+    let mut msg = msg.to_string();
+    if !ctx.check_mode || r.exists() {
+        textfile::check_attrs(ctx, args, r, changed, &mut changed, &mut msg).await?;
+    }
+    o.changed = changed;
+    o = o.msg(msg);
+    if let Some(b) = backup {
+        o = o.with("backup_file", b);
+    }
+    Ok(o)
 }
 
 fn failed_rc(msg: String, rc: i64) -> ModError {

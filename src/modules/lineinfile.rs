@@ -223,7 +223,6 @@ impl Module for LineInFile {
         let path = args.req_str("path")?;
         let regexp = args.str("regexp");
         let search_string = args.str("search_string");
-        let line = args.str("line");
         let backrefs = args.bool("backrefs");
         if search_string.is_some() && backrefs {
             return Err(ModError::fail(
@@ -244,42 +243,65 @@ impl Module for LineInFile {
             .transpose()
             .map_err(ModError::fail)?;
         let state = args.str("state").unwrap_or("present");
-        let r = textfile::load(ctx, path).await?;
-        if r.is_dir() {
-            return Err(failed_rc(format!("Path {path} is a directory !"), 256));
-        }
-        let mut o = if state == "present" {
-            if backrefs && regexp.is_none() {
-                return Err(ModError::fail("regexp is required with backrefs=true"));
-            }
-            let line = line.ok_or_else(|| ModError::fail("line is required with state=present"))?;
-            let (ia, ib) = match (args.str("insertafter"), args.str("insertbefore")) {
-                (None, None) => (Some("EOF"), None),
-                other => other,
-            };
-            let p = Present {
-                regexp: re.as_ref(),
-                search_string,
-                line,
-                insertafter: ia,
-                insertbefore: ib,
-                backrefs,
-                firstmatch: args.bool("firstmatch"),
-            };
-            run_present(args, ctx, &r, &p).await?
-        } else {
-            if regexp.is_none() && search_string.is_none() && line.is_none() {
-                return Err(ModError::fail(
-                    "one of line, search_string, or regexp is required with state=absent",
-                ));
-            }
-            run_absent(args, ctx, &r, re.as_ref(), search_string, line).await?
-        };
-        if !warnings.is_empty() {
-            o = o.with("warnings", warnings);
-        }
-        Ok(o)
+        textfile::edit_file!(ctx, path, |r| edit(
+            args,
+            ctx,
+            r,
+            state,
+            re.as_ref(),
+            &warnings
+        ))
     }
+}
+
+/// The edit on the file as `r` shows it.
+async fn edit(
+    args: &Args,
+    ctx: &Ctx<'_>,
+    r: &Remote,
+    state: &str,
+    re: Option<&Regex>,
+    warnings: &[String],
+) -> ModResult {
+    let path = r.path.as_str();
+    let regexp = args.str("regexp");
+    let search_string = args.str("search_string");
+    let line = args.str("line");
+    let backrefs = args.bool("backrefs");
+    if r.is_dir() {
+        return Err(failed_rc(format!("Path {path} is a directory !"), 256));
+    }
+    let mut o = if state == "present" {
+        if backrefs && regexp.is_none() {
+            return Err(ModError::fail("regexp is required with backrefs=true"));
+        }
+        let line = line.ok_or_else(|| ModError::fail("line is required with state=present"))?;
+        let (ia, ib) = match (args.str("insertafter"), args.str("insertbefore")) {
+            (None, None) => (Some("EOF"), None),
+            other => other,
+        };
+        let p = Present {
+            regexp: re,
+            search_string,
+            line,
+            insertafter: ia,
+            insertbefore: ib,
+            backrefs,
+            firstmatch: args.bool("firstmatch"),
+        };
+        run_present(args, ctx, r, &p).await?
+    } else {
+        if regexp.is_none() && search_string.is_none() && line.is_none() {
+            return Err(ModError::fail(
+                "one of line, search_string, or regexp is required with state=absent",
+            ));
+        }
+        run_absent(args, ctx, r, re, search_string, line).await?
+    };
+    if !warnings.is_empty() {
+        o = o.with("warnings", warnings.to_vec());
+    }
+    Ok(o)
 }
 
 fn failed_rc(msg: String, rc: i64) -> ModError {

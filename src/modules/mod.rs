@@ -9,6 +9,7 @@ mod spec;
 #[cfg(test)]
 mod testutil;
 mod textfile;
+pub use textfile::FileMemo;
 pub mod util;
 
 mod apt;
@@ -258,6 +259,10 @@ pub enum ModError {
     },
     #[error("{0}")]
     Unreachable(String),
+    /// A remembered view of this file no longer holds; the module runs again
+    /// on the file as it is now (`textfile::settle`).
+    #[error("{0} changed on the host while the task ran")]
+    Stale(String),
 }
 
 impl ModError {
@@ -296,6 +301,8 @@ pub struct Ctx<'a> {
     pub timeout: Option<Duration>,
     /// `no_log`: keep the scripts (which may hold secrets) out of trace logs too.
     pub no_log: bool,
+    /// Text files this run has seen on the host (None: read every time).
+    pub memo: Option<&'a FileMemo>,
 }
 
 impl Ctx<'_> {

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::textfile::{self, lossy};
+use super::textfile::{self, lossy, Remote};
 use super::{pyre, util, Args, Ctx, Kind, ModError, ModResult, Module, ModuleSpec, Outcome, Param};
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -95,47 +95,53 @@ impl Module for Replace {
 
     async fn run(&self, args: &Args, ctx: &Ctx<'_>) -> ModResult {
         let path = args.req_str("path")?;
-        let regexp = args.req_str("regexp")?;
-        let r = textfile::load(ctx, path).await?;
-        if r.is_dir() {
-            return Err(failed_rc(format!("Path {path} is a directory !"), 256));
-        }
-        if !r.exists() {
-            return Err(failed_rc(format!("Path {path} does not exist !"), 257));
-        }
-        let contents = r.content.clone().unwrap_or_default();
-        let res = compute(
-            &contents,
-            regexp,
-            args.str("replace").unwrap_or(""),
-            args.str("after"),
-            args.str("before"),
-        )
-        .map_err(ModError::fail)?;
-        let (new, count) = match res {
-            Replaced::NoSection(msg) => return Ok(Outcome::ok().msg(msg).with("rc", 0)),
-            Replaced::Done(new, count) => (new, count),
-        };
-        let mut changed = count > 0;
-        let mut msg = if changed {
-            format!("{count} replacements made")
-        } else {
-            String::new()
-        };
-        let mut o = Outcome::ok().with("rc", 0);
-        if changed && ctx.diff_mode {
-            o = o.diff(util::text_diff(&lossy(&contents), &lossy(&new), path));
-        }
-        if changed && !ctx.check_mode {
-            if let Some(b) = textfile::save(ctx, args, &r, &new).await? {
-                o = o.with("backup_file", b);
-            }
-        }
-        let content_changed = changed;
-        textfile::check_attrs(ctx, args, &r, content_changed, &mut changed, &mut msg).await?;
-        o.changed = changed;
-        Ok(o.msg(msg))
+        args.req_str("regexp")?;
+        textfile::edit_file!(ctx, path, |r| edit(args, ctx, r))
     }
+}
+
+/// The edit on the file as `r` shows it.
+async fn edit(args: &Args, ctx: &Ctx<'_>, r: &Remote) -> ModResult {
+    let path = r.path.as_str();
+    let regexp = args.req_str("regexp")?;
+    if r.is_dir() {
+        return Err(failed_rc(format!("Path {path} is a directory !"), 256));
+    }
+    if !r.exists() {
+        return Err(failed_rc(format!("Path {path} does not exist !"), 257));
+    }
+    let contents = r.content.clone().unwrap_or_default();
+    let res = compute(
+        &contents,
+        regexp,
+        args.str("replace").unwrap_or(""),
+        args.str("after"),
+        args.str("before"),
+    )
+    .map_err(ModError::fail)?;
+    let (new, count) = match res {
+        Replaced::NoSection(msg) => return Ok(Outcome::ok().msg(msg).with("rc", 0)),
+        Replaced::Done(new, count) => (new, count),
+    };
+    let mut changed = count > 0;
+    let mut msg = if changed {
+        format!("{count} replacements made")
+    } else {
+        String::new()
+    };
+    let mut o = Outcome::ok().with("rc", 0);
+    if changed && ctx.diff_mode {
+        o = o.diff(util::text_diff(&lossy(&contents), &lossy(&new), path));
+    }
+    if changed && !ctx.check_mode {
+        if let Some(b) = textfile::save(ctx, args, r, &new).await? {
+            o = o.with("backup_file", b);
+        }
+    }
+    let content_changed = changed;
+    textfile::check_attrs(ctx, args, r, content_changed, &mut changed, &mut msg).await?;
+    o.changed = changed;
+    Ok(o.msg(msg))
 }
 
 fn failed_rc(msg: String, rc: i64) -> ModError {

@@ -61,6 +61,7 @@ impl TestEnv {
             search_dirs: vec![self.dir.path().to_path_buf()],
             timeout: None,
             no_log: false,
+            memo: None,
         }
     }
 
@@ -123,6 +124,7 @@ pub fn ctx_on<'a>(
         search_dirs: vec![],
         timeout: None,
         no_log: false,
+        memo: None,
     }
 }
 

@@ -109,6 +109,18 @@ impl Out {
         }
     }
 
+    /// Remote commands the run sent (its `ferry::stats` line; run with
+    /// `FERRY_LOG=ferry::stats=info`).
+    #[track_caller]
+    pub fn remote_commands(&self) -> u32 {
+        self.stderr
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("remote_commands="))
+            .next_back()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no remote_commands= in stderr:\n{}", self.stderr))
+    }
+
     #[track_caller]
     pub fn success(&self) -> &Self {
         assert_eq!(
