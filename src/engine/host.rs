@@ -5,16 +5,14 @@ use std::sync::Arc;
 use indexmap::IndexSet;
 use serde_json::{Map, Value};
 
+use crate::template::Facts;
+
 #[derive(Debug, Clone)]
 pub struct HostState {
     pub name: String,
     pub inv_vars: Arc<Map<String, Value>>,
-    /// `ansible_facts` plus each fact as `ansible_<name>`.
-    pub facts_layer: Arc<Map<String, Value>>,
-    pub facts: Arc<Map<String, Value>>,
-    /// Facts that modules other than setup returned (`getent_passwd`, `services`):
-    /// Ansible also injects those under their own names.
-    pub plain_facts: Arc<indexmap::IndexSet<String>>,
+    /// Facts (setup's and other modules'), shown as variables by the scope.
+    pub facts: Arc<Facts>,
     /// `set_fact`, `register`, `include_vars`.
     pub vars: Arc<Map<String, Value>>,
     pub failed: bool,
@@ -29,9 +27,7 @@ impl HostState {
         HostState {
             name: name.to_string(),
             inv_vars: Arc::new(inv_vars),
-            facts_layer: Arc::default(),
             facts: Arc::default(),
-            plain_facts: Arc::default(),
             vars: Arc::default(),
             failed: false,
             unreachable: false,
@@ -50,32 +46,10 @@ impl HostState {
 
     /// Adds facts; `plain` also exposes unprefixed names as variables of their own.
     pub fn add_facts(&mut self, new: &Map<String, Value>, plain: bool) {
-        let facts = Arc::make_mut(&mut self.facts);
-        for (k, v) in new {
-            let short = k.strip_prefix("ansible_").unwrap_or(k);
-            facts.insert(short.to_string(), v.clone());
-            if plain && !k.starts_with("ansible_") {
-                Arc::make_mut(&mut self.plain_facts).insert(k.clone());
-            }
-        }
-        self.rebuild_facts_layer();
+        Arc::make_mut(&mut self.facts).add(new, plain);
     }
 
     pub fn clear_facts(&mut self) {
         self.facts = Arc::default();
-        self.plain_facts = Arc::default();
-        self.rebuild_facts_layer();
-    }
-
-    fn rebuild_facts_layer(&mut self) {
-        let mut layer = Map::new();
-        for (k, v) in self.facts.iter() {
-            layer.insert(format!("ansible_{k}"), v.clone());
-            if self.plain_facts.contains(k) {
-                layer.insert(k.clone(), v.clone());
-            }
-        }
-        layer.insert("ansible_facts".into(), Value::Object((*self.facts).clone()));
-        self.facts_layer = Arc::new(layer);
     }
 }

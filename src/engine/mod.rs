@@ -125,7 +125,7 @@ impl Run {
         let st = self.host_state(host);
         s.push_map(self.cfg.config_vars.clone());
         s.push(st.inv_vars.clone());
-        s.push(st.facts_layer.clone());
+        s.push_facts(st.facts.clone());
         s.push(st.vars.clone());
         s.push(self.play_magic());
         s.push(Arc::new(self.magic(host)));

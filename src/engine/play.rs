@@ -232,12 +232,12 @@ fn save_fact_cache(run: &Run, hosts: &[String]) {
         return;
     }
     for h in hosts {
-        let facts = run.host_state(h).facts;
-        if facts.is_empty() {
+        let state = run.host_state(h);
+        let Some(facts) = state.facts.map().filter(|f| !f.is_empty()) else {
             continue;
-        }
+        };
         let tmp = dir.join(format!(".{h}.tmp"));
-        let text = serde_json::to_string(&*facts).unwrap_or_default();
+        let text = serde_json::to_string(facts).unwrap_or_default();
         if std::fs::write(&tmp, text).is_ok() {
             let _ = std::fs::rename(&tmp, dir.join(h));
         }

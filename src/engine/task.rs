@@ -238,7 +238,7 @@ pub fn task_scope(
         s.push(r.defaults.clone());
     }
     s.push(st.inv_vars.clone());
-    s.push(st.facts_layer.clone());
+    s.push_facts(st.facts.clone());
     s.push(pc.play_vars.clone());
     if let Some(vf) = pc.vars_files.lock().expect("vars_files").get(host) {
         s.push(vf.clone());

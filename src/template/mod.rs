@@ -11,7 +11,7 @@ use std::sync::Arc;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as JValue};
 use serde_json::Value;
 
-pub use vars::{HostVarsSource, Scope};
+pub use vars::{Facts, HostVarsSource, Scope};
 
 /// Placeholder Ansible uses for `omit`: module arguments equal to it are dropped.
 pub const OMIT: &str = "__omit_place_holder__ferry";

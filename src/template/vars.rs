@@ -23,10 +23,85 @@ struct Diag {
     inner_error: Option<String>,
 }
 
+/// A host's facts as variables: `ansible_facts`, each fact as
+/// `ansible_<name>`, and facts of modules other than setup also as `<name>`
+/// (Ansible injects those) — all views of one stored map, not three copies.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// `Value::Object` of the facts under their short names.
+    all: Value,
+    plain: indexmap::IndexSet<String>,
+}
+
+impl Facts {
+    pub fn map(&self) -> Option<&Map<String, Value>> {
+        self.all.as_object()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map().is_none_or(Map::is_empty)
+    }
+
+    /// Adds facts (names with or without `ansible_`); `plain` also exposes
+    /// the unprefixed names.
+    pub fn add(&mut self, new: &Map<String, Value>, plain: bool) {
+        if !self.all.is_object() {
+            self.all = Value::Object(Map::new());
+        }
+        let Value::Object(all) = &mut self.all else {
+            return;
+        };
+        for (k, v) in new {
+            let short = k.strip_prefix("ansible_").unwrap_or(k);
+            all.insert(short.to_string(), v.clone());
+            if plain && !k.starts_with("ansible_") {
+                self.plain.insert(k.clone());
+            }
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        if key == "ansible_facts" {
+            return self.map().map(|_| &self.all);
+        }
+        let all = self.map()?;
+        if let Some(v) = key.strip_prefix("ansible_").and_then(|k| all.get(k)) {
+            return Some(v);
+        }
+        all.get(key).filter(|_| self.plain.contains(key))
+    }
+
+    fn each(&self, mut f: impl FnMut(String, &Value)) {
+        let Some(all) = self.map() else { return };
+        for (k, v) in all {
+            f(format!("ansible_{k}"), v);
+            if self.plain.contains(k) {
+                f(k.clone(), v);
+            }
+        }
+        f("ansible_facts".into(), &self.all);
+    }
+}
+
+#[derive(Clone)]
+enum Layer {
+    Map(Arc<Map<String, Value>>),
+    Facts(Arc<Facts>),
+}
+
+impl Layer {
+    fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Layer::Map(m) => m.get(key),
+            Layer::Facts(f) => f.get(key),
+        }
+    }
+}
+
 /// Ordered variable layers, lowest precedence first.
 #[derive(Clone, Default)]
 pub struct Scope {
-    layers: Vec<Arc<Map<String, Value>>>,
+    layers: Vec<Layer>,
     hostvars: Option<Arc<dyn HostVarsSource>>,
     diag: Arc<Mutex<Diag>>,
 }
@@ -38,7 +113,13 @@ impl Scope {
 
     pub fn push(&mut self, layer: Arc<Map<String, Value>>) {
         if !layer.is_empty() {
-            self.layers.push(layer);
+            self.layers.push(Layer::Map(layer));
+        }
+    }
+
+    pub fn push_facts(&mut self, facts: Arc<Facts>) {
+        if !facts.is_empty() {
+            self.layers.push(Layer::Facts(facts));
         }
     }
 
@@ -66,8 +147,15 @@ impl Scope {
     pub fn flatten(&self) -> Map<String, Value> {
         let mut out = Map::new();
         for l in &self.layers {
-            for (k, v) in l.iter() {
-                out.insert(k.clone(), v.clone());
+            match l {
+                Layer::Map(m) => {
+                    for (k, v) in m.iter() {
+                        out.insert(k.clone(), v.clone());
+                    }
+                }
+                Layer::Facts(f) => f.each(|k, v| {
+                    out.insert(k, v.clone());
+                }),
             }
         }
         out
