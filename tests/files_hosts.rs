@@ -130,6 +130,14 @@ fn lineinfile_blockinfile_replace() {
     changed(&second, (0, 0));
 }
 
+/// A become play on lab-1 with these tasks (YAML, indented 4).
+fn lab1_play(dir: &Path, tasks: &str) -> Project {
+    project(
+        dir,
+        &format!("- hosts: lab-1\n  gather_facts: false\n  become: true\n  tasks:\n{tasks}"),
+    )
+}
+
 const STATS: [(&str, &str); 1] = [("FERRY_LOG", "ferry::stats=info")];
 
 /// A first run sends one command per task (check and change in one script)
@@ -144,15 +152,10 @@ fn one_round_trip_per_task() {
         "lab-1",
         &format!("rm -rf {d}; groupdel ferry-rt 2>/dev/null; true"),
     );
-    let p = project(
+    let p = lab1_play(
         &dir,
         &format!(
-            r##"
-- hosts: lab-1
-  gather_facts: false
-  become: true
-  tasks:
-    - file: {{ path: {d}, state: directory, mode: "0750" }}
+            r##"    - file: {{ path: {d}, state: directory, mode: "0750" }}
     - copy: {{ content: "a\n", dest: {d}/a.txt, mode: "0640" }}
     - template: {{ src: t.j2, dest: {d}/t.conf }}
     - group: {{ name: ferry-rt }}
@@ -194,15 +197,10 @@ fn remembered_files_are_checked_before_use() {
         "lab-1",
         &format!("rm -rf {d} && mkdir -p {d} && printf 'keep\\n' > {d}/pre.conf"),
     );
-    let p = project(
+    let p = lab1_play(
         &dir,
         &format!(
-            r##"
-- hosts: lab-1
-  gather_facts: false
-  become: true
-  tasks:
-    - lineinfile: {{ path: {d}/s.conf, line: a=1, create: true }}
+            r##"    - lineinfile: {{ path: {d}/s.conf, line: a=1, create: true }}
     - shell: echo b=2 >> {d}/s.conf
     - lineinfile: {{ path: {d}/s.conf, regexp: "^a=", line: a=9 }}
     - command: cat {d}/s.conf

@@ -133,19 +133,7 @@ pub async fn put_content(
             .map_err(ModError::fail)?,
         None => None,
     };
-    let backup = util::place(
-        ctx,
-        data,
-        &Place {
-            dest: &dest,
-            mode,
-            owner: args.str("owner"),
-            group: args.str("group"),
-            validate: args.str("validate"),
-            backup: args.bool("backup"),
-        },
-    )
-    .await?;
+    let backup = util::place(ctx, data, &Place::from_args(&dest, mode, args)).await?;
     if let Some(b) = backup {
         o = o.with("backup_file", b);
     }
@@ -155,6 +143,7 @@ pub async fn put_content(
 /// Content up to this size travels with the check, so a first run places a
 /// file in one round trip (a re-run sends it for nothing: cheap at this size).
 const INLINE_MAX: usize = 64 * 1024;
+const SAME: &str = "@@FERRY-SAME@@";
 
 enum Inline {
     /// Not tried (check/diff mode, large content, a symbolic mode).
@@ -188,26 +177,17 @@ async fn place_if_differs(
         }
         None => None,
     };
+    // One hash of the current file, in the shell (no second process per check).
     let keep = if args.bool("force") {
-        format!(
-            "[ -f \"$p\" ] && [ \"$(wc -c < \"$p\" 2>/dev/null)\" -eq {} ] && [ \"$(sha1sum < \"$p\" 2>/dev/null | cut -d' ' -f1)\" = {sum} ] && exit 0",
-            data.len()
-        )
+        format!("if [ -f \"$p\" ] && ferry_h=$(sha1sum < \"$p\" 2>/dev/null) && [ \"${{ferry_h%% *}}\" = {sum} ]; then echo {SAME}; exit 0; fi")
     } else {
         "exit 0".to_string()
     };
-    let place = util::place_script(&Place {
-        dest,
-        mode,
-        owner: args.str("owner"),
-        group: args.str("group"),
-        validate: args.str("validate"),
-        backup: args.bool("backup"),
-    })?;
+    let place = util::place_script(&Place::from_args(dest, mode, args))?;
     let script = format!(
         "p={}\n{}\n[ -d \"$p\" ] && exit 0\nif [ -e \"$p\" ] || [ -L \"$p\" ]; then\n{keep}\nfi\necho PLACED\n{place}",
         quote(dest),
-        util::stat_snippet("p", true),
+        util::stat_snippet("p", false),
     );
     let out = ctx.sh_in(&script, Some(data)).await?;
     if out.stdout_str().lines().any(|l| l == "PLACED") {
@@ -216,7 +196,12 @@ async fn place_if_differs(
     if out.rc != 0 {
         return Err(ModError::fail(out.stderr_str().trim().to_string()));
     }
-    Ok(Inline::Kept(util::parse_stat(&out.stdout_str())))
+    let text = out.stdout_str();
+    let mut st = util::parse_stat(&text);
+    if text.lines().any(|l| l == SAME) {
+        st.checksum = Some(sum.to_string());
+    }
+    Ok(Inline::Kept(st))
 }
 
 #[async_trait]
@@ -376,19 +361,7 @@ async fn remote_copy(ctx: &Ctx<'_>, args: &Args, src: &str, dest: &str) -> ModRe
         Some(m) => util::parse_mode(m, s.mode, false).map_err(ModError::fail)?,
         None => Some(s.mode & 0o7777),
     };
-    util::place(
-        ctx,
-        &data,
-        &Place {
-            dest,
-            mode,
-            owner: args.str("owner"),
-            group: args.str("group"),
-            validate: args.str("validate"),
-            backup: args.bool("backup"),
-        },
-    )
-    .await?;
+    util::place(ctx, &data, &Place::from_args(dest, mode, args)).await?;
     Ok(o)
 }
 

@@ -394,14 +394,7 @@ pub async fn save(
             quote(&r.real)
         ));
     }
-    script.push_str(&util::place_script(&Place {
-        dest: &r.real,
-        mode,
-        owner: args.str("owner"),
-        group: args.str("group"),
-        validate: args.str("validate"),
-        backup: args.bool("backup"),
-    })?);
+    script.push_str(&util::place_script(&Place::from_args(&r.real, mode, args))?);
     // The new fingerprint, so the next edit of this file needs no read.
     script.push_str(&fp_snippet(&r.path));
     let out = ctx.sh_in(&script, Some(data)).await?;

@@ -28,7 +28,7 @@ pub struct RStat {
 pub fn stat_snippet(var: &str, sum: bool) -> String {
     let sum = if sum {
         format!(
-            r#"; if [ -f "${var}" ] && [ -r "${var}" ]; then printf '|%s' "$(sha1sum < "${var}" | cut -d' ' -f1)"; fi"#
+            r#"; if [ -f "${var}" ] && [ -r "${var}" ]; then ferry_h=$(sha1sum < "${var}"); printf '|%s' "${{ferry_h%% *}}"; fi"#
         )
     } else {
         String::new()
@@ -123,6 +123,20 @@ pub struct Place<'a> {
     /// `validate` command with `%s` for the temporary file.
     pub validate: Option<&'a str>,
     pub backup: bool,
+}
+
+impl<'a> Place<'a> {
+    /// The task's own owner/group/validate/backup parameters, for `dest` with `mode`.
+    pub fn from_args(dest: &'a str, mode: Option<u32>, args: &'a super::Args) -> Place<'a> {
+        Place {
+            dest,
+            mode,
+            owner: args.str("owner"),
+            group: args.str("group"),
+            validate: args.str("validate"),
+            backup: args.bool("backup"),
+        }
+    }
 }
 
 /// The script `place` runs: the new contents come on stdin; prints
