@@ -195,7 +195,7 @@ fn remembered_files_are_checked_before_use() {
     on_host(
         &dir,
         "lab-1",
-        &format!("rm -rf {d} && mkdir -p {d} && printf 'keep\\n' > {d}/pre.conf"),
+        &format!("rm -rf {d} && mkdir -p {d} && printf 'keep\\n' > {d}/pre.conf && head -c 70000 /dev/zero | tr '\\0' x > {d}/big.conf && echo >> {d}/big.conf"),
     );
     let p = lab1_play(
         &dir,
@@ -213,6 +213,7 @@ fn remembered_files_are_checked_before_use() {
       register: perms
     - assert: {{ that: [perms is changed] }}
     - blockinfile: {{ path: {d}/pre.conf, block: x=1 }}
+    - lineinfile: {{ path: {d}/big.conf, line: last=1 }}
 "##
         ),
     );
@@ -224,6 +225,15 @@ fn remembered_files_are_checked_before_use() {
             &format!("cd {d} && stat -c '%a' s.conf && cat s.conf pre.conf")
         ),
         "644\nc=3\nd=4\nkeep\n# BEGIN ANSIBLE MANAGED BLOCK\nx=1\n# END ANSIBLE MANAGED BLOCK\n"
+    );
+    // A file too large to remember, guessed absent: read again, edited in place.
+    assert_eq!(
+        on_host(
+            &dir,
+            "lab-1",
+            &format!("wc -c < {d}/big.conf; tail -n 1 {d}/big.conf")
+        ),
+        "70008\nlast=1\n"
     );
 }
 

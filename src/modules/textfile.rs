@@ -238,6 +238,11 @@ pub async fn load(ctx: &Ctx<'_>, path: &str) -> Result<Remote, ModError> {
     {
         return Ok(r);
     }
+    read(ctx, path).await
+}
+
+/// Reads the file now (and remembers it when it is small enough).
+async fn read(ctx: &Ctx<'_>, path: &str) -> Result<Remote, ModError> {
     let out = ctx.sh(&load_script(path)).await?;
     if out.rc != 0 {
         return Err(ModError::fail(format!(
@@ -338,24 +343,27 @@ pub enum Settled {
 /// Ends an edit that ran on `r`: when `r` was remembered and nothing
 /// confirmed it yet (no write), one round trip checks it still holds.
 pub async fn settle(ctx: &Ctx<'_>, r: &Remote, res: ModResult) -> Result<Settled, ModError> {
-    let fresh = |ctx: &Ctx<'_>| {
-        let mut now = ctx
-            .memo
-            .and_then(|m| m.get(ctx, &r.path))
-            .ok_or_else(|| ModError::fail(format!("{} changed while the task ran", r.path)))?;
-        now.guarded = false;
-        Ok::<_, ModError>(now)
-    };
-    if let Err(ModError::Stale(_)) = res {
-        return Ok(Settled::Again(fresh(ctx)?));
-    }
-    if r.guarded && !r.confirmed.get() {
-        let out = ctx.sh(&guard_script(r)).await?;
-        if stale_check(ctx, r, &out.stdout).is_err() {
-            return Ok(Settled::Again(fresh(ctx)?));
+    let stale = match res {
+        Err(ModError::Stale(_)) => true,
+        _ if r.guarded && !r.confirmed.get() => {
+            let out = ctx.sh(&guard_script(r)).await?;
+            stale_check(ctx, r, &out.stdout).is_err()
         }
+        _ => false,
+    };
+    if !stale {
+        return Ok(Settled::Done(res));
     }
-    Ok(Settled::Done(res))
+    // The stale round trip brought the file as it is now; the memo kept it
+    // unless it is too large to remember, then it is read once more.
+    let now = match ctx.memo.and_then(|m| m.get(ctx, &r.path)) {
+        Some(now) => Remote {
+            guarded: false,
+            ..now
+        },
+        None => read(ctx, &r.path).await?,
+    };
+    Ok(Settled::Again(now))
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
