@@ -321,6 +321,12 @@ fn when_loop_register_until_and_failed_when() {
       register: n
     - assert:
         that: n.results | map(attribute='stdout') | list == ['a-1', 'a-2', 'b-1', 'b-2']
+    # Facts set by one item are seen by the next (Ansible's accumulation idiom).
+    - set_fact:
+        acc: "{{ (acc | default([])) + [item] }}"
+      loop: [1, 2, 3]
+    - assert:
+        that: acc == [1, 2, 3]
 "#,
     );
     let out = p.playbook("p.yml", &["-i", "inventory"]);

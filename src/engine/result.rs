@@ -47,6 +47,22 @@ pub struct HostResult {
     pub show: bool,
     /// Delegated host, shown as `[host -> other]`.
     pub delegated: Option<String>,
+    /// Facts the module returned, applied to the host once the task's scope is
+    /// gone (so its variables are updated in place, not copied).
+    #[serde(skip)]
+    pub facts: Option<NewFacts>,
+}
+
+/// Where a module's `ansible_facts` go.
+#[derive(Debug, Clone)]
+pub enum NewFacts {
+    /// `set_fact`: host variables.
+    Vars(Map<String, Value>),
+    /// Other modules: facts; `plain` also shows them without the `ansible_` prefix.
+    Facts {
+        map: Map<String, Value>,
+        plain: bool,
+    },
 }
 
 impl HostResult {
@@ -60,6 +76,7 @@ impl HostResult {
             no_log: false,
             show: false,
             delegated: None,
+            facts: None,
         }
     }
 

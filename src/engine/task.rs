@@ -10,7 +10,7 @@ use futures::stream::{self, StreamExt};
 use serde_json::{Map, Value};
 
 use super::play::{flush, handler_names, PlayCtx};
-use super::result::{HostResult, ItemResult, Status};
+use super::result::{HostResult, ItemResult, NewFacts, Status};
 use super::Run;
 use crate::connection::{local::Local, Become, Connection};
 use crate::error::{Error, Result};
@@ -527,16 +527,34 @@ async fn run_on_host(run: &Arc<Run>, pc: &PlayCtx<'_>, task: &Task, host: &str) 
     if task.module() == Some("debug") {
         res.show = true;
     }
+    let notify_failed = match res.status {
+        Status::Changed => notify(run, pc, task, host, &scope),
+        _ => None,
+    };
+    // The scope shares the host's variables: without it they change in place.
+    drop(scope);
+    if let Some(f) = res.facts.take() {
+        apply_facts(run, host, f);
+    }
     if let Some(reg) = &task.register {
         let v = Value::Object(res.result.clone());
         run.update_host(host, |s| s.set_var(reg, v));
     }
-    if res.status == Status::Changed {
-        if let Some(msg) = notify(run, pc, task, host, &scope) {
-            return HostResult::failed(host, &msg);
-        }
+    match notify_failed {
+        Some(msg) => HostResult::failed(host, &msg),
+        None => res,
     }
-    res
+}
+
+fn apply_facts(run: &Run, host: &str, f: NewFacts) {
+    run.update_host(host, |s| match f {
+        NewFacts::Vars(vars) => {
+            for (k, v) in vars {
+                s.set_var(&k, v);
+            }
+        }
+        NewFacts::Facts { map, plain } => s.add_facts(&map, plain),
+    });
 }
 
 /// Records handler notifications; an unknown handler name is an error.
@@ -612,9 +630,11 @@ async fn run_on_host_inner(
     let mut results = Vec::new();
     let mut item_results = Vec::new();
     let (mut changed, mut failed, mut all_skipped) = (false, false, true);
+    // Facts set by one item are seen by the next (`x: "{{ x + [item] }}"`).
+    let mut fresh: Option<Scope> = None;
     for (i, item) in items.iter().enumerate() {
         let layer = loop_layer(task, item, i, total, &items);
-        let iscope = scope.with(layer.clone());
+        let iscope = fresh.as_ref().unwrap_or(scope).with(layer.clone());
         let label = match &task.loop_control.label {
             Some(l) => match run.templar.render(l, &iscope) {
                 Ok(Value::String(s)) => s,
@@ -623,7 +643,7 @@ async fn run_on_host_inner(
             },
             None => crate::template::pyrepr_json(item),
         };
-        let r = match eval_when(run, &task.kw.when, &iscope) {
+        let mut r = match eval_when(run, &task.kw.when, &iscope) {
             Ok(true) => exec_once(run, pc, task, host, &iscope).await,
             Ok(false) => HostResult::skipped(host, "Conditional result was False"),
             Err(e) => HostResult::failed(
@@ -634,6 +654,11 @@ async fn run_on_host_inner(
                 ),
             ),
         };
+        drop(iscope);
+        if let Some(f) = r.facts.take() {
+            apply_facts(run, host, f);
+            fresh = Some(task_scope(run, pc, task, host, None));
+        }
         let mut rv = r.result.clone();
         for (k, v) in &layer {
             if !k.starts_with("ansible_loop") || k == "ansible_loop_var" {
@@ -1069,7 +1094,7 @@ async fn exec_once(
                 .flatten()
                 .unwrap_or(false);
         }
-        // Facts: set_fact goes to host vars, setup to facts.
+        // Facts: set_fact goes to host vars, setup to facts (applied by the caller).
         if hr.status != Status::Failed {
             if let Some(f) = hr
                 .result
@@ -1077,18 +1102,14 @@ async fn exec_once(
                 .and_then(Value::as_object)
                 .cloned()
             {
-                if m.spec().name == "set_fact" {
-                    run.update_host(host, |s| {
-                        for (k, v) in &f {
-                            s.set_var(k, v.clone());
-                        }
-                    });
+                hr.facts = Some(if m.spec().name == "set_fact" {
+                    NewFacts::Vars(f)
                 } else {
                     // Facts belong to the task's host, delegated or not (delegate_facts
                     // is accepted but not supported).
                     let plain = !matches!(m.spec().name, "setup");
-                    run.update_host(host, |s| s.add_facts(&f, plain));
-                }
+                    NewFacts::Facts { map: f, plain }
+                });
             }
         }
         return hr;
