@@ -16,8 +16,9 @@ export FERRY_LAB_DIR="${FERRY_LAB_DIR:-/tmp/ferry-lab}"
 started=$(date +%s)
 
 command -v cargo >/dev/null || { echo "demo.sh: cargo is required" >&2; exit 1; }
-cargo build --release --quiet
-FERRY="$ROOT/target/release/ferry"
+# The binary lands under target/<host triple>/ (.cargo/config.toml: a static build).
+FERRY=$(cargo build --release --quiet --message-format=json | grep -o '"executable":"[^"]*/ferry"' | cut -d'"' -f4)
+[ -x "$FERRY" ] || { echo "$0: no ferry binary after cargo build" >&2; exit 1; }
 
 # Fresh host disks: every demo is a first run on bare Debian hosts.
 tests/hosts/lab down >/dev/null 2>&1 || true
