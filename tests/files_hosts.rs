@@ -141,8 +141,8 @@ fn lab1_play(dir: &Path, tasks: &str) -> Project {
 const STATS: [(&str, &str); 1] = [("FERRY_LOG", "ferry::stats=info")];
 
 /// A first run sends one command per task (check and change in one script)
-/// for the common file modules and `group`; only the first read of a text
-/// file under an escalation costs a second one. A re-run: one each.
+/// for the common file modules, `group` and `user`; only the first read of a
+/// text file under an escalation costs a second one. A re-run: one each.
 #[test]
 fn one_round_trip_per_task() {
     let Some(dir) = lab() else { return };
@@ -150,7 +150,7 @@ fn one_round_trip_per_task() {
     on_host(
         &dir,
         "lab-1",
-        &format!("rm -rf {d}; groupdel ferry-rt 2>/dev/null; true"),
+        &format!("rm -rf {d}; userdel ferry-rt-u 2>/dev/null; groupdel ferry-rt 2>/dev/null; true"),
     );
     let p = lab1_play(
         &dir,
@@ -159,6 +159,7 @@ fn one_round_trip_per_task() {
     - copy: {{ content: "a\n", dest: {d}/a.txt, mode: "0640" }}
     - template: {{ src: t.j2, dest: {d}/t.conf }}
     - group: {{ name: ferry-rt }}
+    - user: {{ name: ferry-rt-u, group: ferry-rt, create_home: false }}
     - lineinfile: {{ path: {d}/l.conf, line: k0=1, create: true }}
     - lineinfile: {{ path: {d}/l.conf, line: k1=1 }}
     - blockinfile: {{ path: {d}/b.conf, block: x=1, create: true }}
@@ -169,20 +170,59 @@ fn one_round_trip_per_task() {
     let args = ["playbook", "site.yml", "-i", "inventory.ini"];
     let first = p.ferry_env(&args, &STATS);
     first.success();
-    assert_eq!(first.recap("lab-1").changed, 7, "{}", first.stdout);
-    assert_eq!(first.remote_commands(), 8, "{}", first.stderr);
+    assert_eq!(first.recap("lab-1").changed, 8, "{}", first.stdout);
+    assert_eq!(first.remote_commands(), 9, "{}", first.stderr);
     assert_eq!(
         on_host(
             &dir,
             "lab-1",
-            &format!("cd {d} && stat -c '%n %a' . a.txt && cat a.txt t.conf l.conf b.conf && getent group ferry-rt | cut -d: -f1")
+            &format!("cd {d} && stat -c '%n %a' . a.txt && cat a.txt t.conf l.conf b.conf && getent group ferry-rt | cut -d: -f1 && id -gn ferry-rt-u")
         ),
-        ". 750\na.txt 640\na\nhost=lab-1\nk0=1\nk1=1\n# BEGIN ANSIBLE MANAGED BLOCK\nx=1\n# END ANSIBLE MANAGED BLOCK\nferry-rt\n"
+        ". 750\na.txt 640\na\nhost=lab-1\nk0=1\nk1=1\n# BEGIN ANSIBLE MANAGED BLOCK\nx=1\n# END ANSIBLE MANAGED BLOCK\nferry-rt\nferry-rt\n"
     );
     let again = p.ferry_env(&args, &STATS);
     again.success();
     assert_eq!(again.recap("lab-1").changed, 0, "{}", again.stdout);
-    assert_eq!(again.remote_commands(), 7, "{}", again.stderr);
+    assert_eq!(again.remote_commands(), 8, "{}", again.stderr);
+}
+
+/// `user` creates a new account in the round trip that looks for it only when
+/// what it planned for is true: a missing group is still reported, and a home
+/// whose parent is missing gets the parent made first.
+#[test]
+fn new_account_in_one_round_trip_only_when_its_plan_holds() {
+    let Some(dir) = lab() else { return };
+    let d = format!("{BASE}/acct");
+    on_host(
+        &dir,
+        "lab-1",
+        &format!(
+            "rm -rf {d}; for u in ferry-sp-a ferry-sp-b; do userdel $u 2>/dev/null; done; true"
+        ),
+    );
+    let p = lab1_play(
+        &dir,
+        &format!(
+            r##"    - user: {{ name: ferry-sp-a, group: ferry-sp-nogroup }}
+      register: nog
+      ignore_errors: true
+    - assert: {{ that: [nog is failed, "nog.msg == 'Group ferry-sp-nogroup does not exist'"] }}
+    - user: {{ name: ferry-sp-b, home: {d}/deep/b }}
+"##
+        ),
+    );
+    let out = p.ferry_env(&["playbook", "site.yml", "-i", "inventory.ini"], &STATS);
+    out.success();
+    // The failed assumption costs nothing extra; the missing parent one more.
+    assert_eq!(out.remote_commands(), 3, "{}", out.stderr);
+    assert_eq!(
+        on_host(
+            &dir,
+            "lab-1",
+            &format!("getent passwd ferry-sp-a; stat -c '%U' {d}/deep/b")
+        ),
+        "ferry-sp-b\n"
+    );
 }
 
 /// Edits of a file ferry remembers are guarded: a change made behind its

@@ -679,6 +679,38 @@ impl Req {
         s
     }
 
+    /// For a new account: its plan, and the shell test that holds when what the
+    /// plan assumed is true (no such account, the named groups exist, no group of
+    /// the account's name when none is given, the home's parent exists). None
+    /// when secrets would go on stdin or a key is asked for.
+    fn speculation(&self) -> Option<(Plan, String)> {
+        if !self.present || self.sshkey {
+            return None;
+        }
+        let exists = |g: &String| Group::parse(&format!("{g}:x:0:"));
+        let assumed = Observed {
+            group: self.group.as_ref().and_then(exists),
+            groups: self.groups.iter().flatten().map(exists).collect(),
+            parent_exists: true,
+            ..Observed::default()
+        };
+        let plan = self.plan(&assumed).ok()?;
+        if self.stdin(&plan).is_some() {
+            return None;
+        }
+        let mut test = vec!["! getent passwd \"$ferry_n\" >/dev/null".to_string()];
+        for g in self.group.iter().chain(self.groups.iter().flatten()) {
+            test.push(format!("getent group {} >/dev/null", quote(g)));
+        }
+        if self.group.is_none() {
+            test.push("! getent group \"$ferry_n\" >/dev/null".into());
+        }
+        if let (Some(h), true) = (&self.home, self.create_home) {
+            test.push(format!("[ -d \"$(dirname -- {})\" ]", quote(h)));
+        }
+        Some((plan, test.join(" && ")))
+    }
+
     fn stdin(&self, plan: &Plan) -> Option<Vec<u8>> {
         let mut input = Vec::new();
         if let Some(h) = &plan.set_password {
@@ -704,6 +736,10 @@ fn account_fields(o: &mut Map<String, Value>, pw: &Passwd) {
     o.insert("shell".into(), pw.shell.clone().into());
 }
 
+/// Marks where the change script's output starts when the read script found no
+/// account and ran the change planned for a new one.
+const SPECULATED: &str = "@@FERRY-SPECULATED@@";
+
 #[async_trait]
 impl Module for User {
     fn spec(&self) -> &'static ModuleSpec {
@@ -712,18 +748,41 @@ impl Module for User {
 
     async fn run(&self, args: &Args, ctx: &Ctx<'_>) -> ModResult {
         let req = Req::from_args(args)?;
-        let out = ctx.sh(&req.read_script()).await?;
-        if out.rc != 0 {
+        // One round trip for a new account: the read script, and when its
+        // assumptions hold, the change planned for them.
+        let spec = if ctx.check_mode {
+            None
+        } else {
+            req.speculation()
+        };
+        let read = req.read_script();
+        let first = match &spec {
+            Some((plan, test)) => format!(
+                "{read}if {test}; then\necho {SPECULATED}\n{}\nfi\n",
+                req.change_script(plan)
+            ),
+            None => read,
+        };
+        let out = ctx.sh(&first).await?;
+        let text = out.stdout_str();
+        let (seen, speculated) = match text.split_once(&format!("{SPECULATED}\n")) {
+            Some((before, after)) => (before.to_string(), Some(after.to_string())),
+            None => (text, None),
+        };
+        if speculated.is_none() && out.rc != 0 {
             let err = out.stderr_str();
             return Err(failed(
                 format!("could not read the account {}: {}", req.name, err.trim()),
                 out.rc,
-                &out.stdout_str(),
+                &seen,
                 &err,
             ));
         }
-        let obs = Observed::parse(&out.stdout_str(), &req);
-        let plan = req.plan(&obs)?;
+        let obs = Observed::parse(&seen, &req);
+        let plan = match (&speculated, spec) {
+            (Some(_), Some((plan, _))) => plan,
+            _ => req.plan(&obs)?,
+        };
         let mut result = plan.result.clone();
         if !plan.warnings.is_empty() {
             result.insert("warnings".into(), plan.warnings.clone().into());
@@ -754,9 +813,15 @@ impl Module for User {
                 ..Outcome::ok()
             });
         }
-        let script = req.change_script(&plan);
-        let done = ctx.sh_in(&script, req.stdin(&plan).as_deref()).await?;
-        let so = done.stdout_str();
+        let (done, so) = match speculated {
+            Some(after) => (out, after),
+            None => {
+                let script = req.change_script(&plan);
+                let done = ctx.sh_in(&script, req.stdin(&plan).as_deref()).await?;
+                let so = done.stdout_str();
+                (done, so)
+            }
+        };
         let s = Sections::parse(&so);
         if done.rc != 0 {
             let err = done.stderr_str();
