@@ -82,6 +82,27 @@ pub enum ConnError {
 /// Marker printed before the command when `sudo` accepted us; lets the prompt be told apart.
 const BECOME_OK: &str = "FERRY-BECOME-OK";
 
+/// User, primary group and umask of a remote shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user: String,
+    pub group: String,
+    pub umask: u32,
+}
+
+impl Identity {
+    /// From `id -un`, `id -gn` and `umask` output, space-separated.
+    pub fn parse(s: &str) -> Option<Identity> {
+        let mut f = s.split_whitespace();
+        let (user, group, umask) = (f.next()?, f.next()?, f.next()?);
+        Some(Identity {
+            user: user.to_string(),
+            group: group.to_string(),
+            umask: u32::from_str_radix(umask, 8).ok()?,
+        })
+    }
+}
+
 #[async_trait]
 pub trait Connection: Send + Sync {
     /// Runs a shell command line (already quoted) on the host through `sh -c`.
@@ -94,6 +115,12 @@ pub trait Connection: Send + Sync {
 
     /// The user commands run as when not escalated (None: unknown).
     fn remote_user(&self) -> Option<&str> {
+        None
+    }
+
+    /// Who commands run as under `escalate`, once a command has run there
+    /// (None: not known yet, or the connection does not tell).
+    fn identity(&self, _escalate: Option<&Become>) -> Option<Identity> {
         None
     }
 
@@ -247,6 +274,17 @@ pub fn join_argv<S: AsRef<str>>(argv: &[S]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_from_id_and_umask() {
+        let i = Identity::parse("deploy staff 0027").unwrap();
+        assert_eq!(
+            (i.user.as_str(), i.group.as_str(), i.umask),
+            ("deploy", "staff", 0o027)
+        );
+        assert_eq!(Identity::parse("deploy staff"), None);
+        assert_eq!(Identity::parse("deploy staff 0x9"), None);
+    }
 
     #[test]
     fn quoting_round_trips_through_sh() {

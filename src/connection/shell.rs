@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::{quote, strip_become_marker, Become, ConnError, ExecOut, BECOME_OK};
+use super::{quote, strip_become_marker, Become, ConnError, ExecOut, Identity, BECOME_OK};
 
 /// Requests with more stdin than this go through a channel of their own: the
 /// remote shell holds a here-document in memory.
@@ -49,6 +49,8 @@ pub struct Shell {
     seq: u64,
     /// `base64` exists on the host (needed to pass stdin).
     pub can_stdin: bool,
+    /// Who the shell runs as (None: `id` did not answer).
+    pub who: Option<Identity>,
 }
 
 /// Why a request did not run in the shell.
@@ -128,7 +130,7 @@ impl Shell {
                  trap 'rm -rf \"$__t\"; exit 129' HUP INT TERM PIPE && \
                  {{ if setsid true 2>/dev/null; then __s=setsid; else __s=; fi; \
                  if command -v base64 >/dev/null 2>&1; then __b=1; else __b=0; fi; \
-                 echo \"FERRY-READY-{tag} $__b\"; }} || echo \"FERRY-FAIL-{tag}\"\n"
+                 echo \"FERRY-READY-{tag} $__b $(id -un) $(id -gn) $(umask)\"; }} || echo \"FERRY-FAIL-{tag}\"\n"
             );
             stdin
                 .write_all(init.as_bytes())
@@ -139,14 +141,18 @@ impl Shell {
             let line = String::from_utf8_lossy(&line);
             let ready = format!("FERRY-READY-{tag} ");
             match line.strip_prefix(&ready) {
-                Some(b) => Ok(b.trim() == "1"),
+                // `$__b user group umask`; the identity lets modules skip asking for it.
+                Some(rest) => {
+                    let (b, who) = rest.trim().split_once(' ').unwrap_or((rest.trim(), ""));
+                    Ok((b == "1", Identity::parse(who)))
+                }
                 None => Err(ConnError::Other(format!(
                     "the remote shell did not start: {}",
                     line.trim()
                 ))),
             }
         };
-        let can_stdin = tokio::time::timeout(deadline, fut)
+        let (can_stdin, who) = tokio::time::timeout(deadline, fut)
             .await
             .map_err(|_| ConnError::Timeout(deadline))??;
         Ok(Shell {
@@ -161,6 +167,7 @@ impl Shell {
             key: nonce(),
             seq: 0,
             can_stdin,
+            who,
         })
     }
 

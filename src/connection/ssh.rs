@@ -18,6 +18,8 @@ struct ShellSlot {
     shell: tokio::sync::Mutex<Option<Shell>>,
     /// The remote pid of the script running now (0: none), for kills.
     pid: std::sync::atomic::AtomicI64,
+    /// Who the shell runs as, from its start.
+    who: std::sync::OnceLock<super::Identity>,
 }
 
 /// How to reach a host, from Ansible's connection variables.
@@ -254,6 +256,7 @@ impl Ssh {
             escalate: escalate.cloned(),
             shell: tokio::sync::Mutex::new(None),
             pid: Default::default(),
+            who: Default::default(),
         });
         slots.push(s.clone());
         s
@@ -304,7 +307,12 @@ impl Ssh {
         let mut guard = slot.shell.try_lock().ok()?;
         if guard.is_none() {
             match self.start_shell(escalate).await {
-                Ok(sh) => *guard = Some(sh),
+                Ok(sh) => {
+                    if let Some(w) = &sh.who {
+                        let _ = slot.who.set(w.clone());
+                    }
+                    *guard = Some(sh)
+                }
                 Err(e @ (ConnError::Become(_) | ConnError::Unreachable(_))) => return Some(Err(e)),
                 Err(e) => {
                     tracing::debug!(error = %e, "no persistent shell; one channel per command");
@@ -428,6 +436,15 @@ impl Connection for Ssh {
 
     fn remote_user(&self) -> Option<&str> {
         self.user.as_deref()
+    }
+
+    fn identity(&self, escalate: Option<&Become>) -> Option<super::Identity> {
+        let esc = super::needed_become(escalate, self.remote_user());
+        let slots = self.shells.lock().expect("shells lock");
+        slots
+            .iter()
+            .find(|s| s.escalate.as_ref() == esc)
+            .and_then(|s| s.who.get().cloned())
     }
 
     /// Forwards a Unix socket of the host through the master (`ssh -L local:remote`

@@ -144,8 +144,16 @@ impl FileMemo {
         if !plain {
             return None;
         }
-        let who = self.who.lock().unwrap_or_else(|e| e.into_inner());
-        let (user, group, umask) = who.get(&Self::key(ctx, path).0)?.clone();
+        let seen = {
+            let who = self.who.lock().unwrap_or_else(|e| e.into_inner());
+            who.get(&Self::key(ctx, path).0).cloned()
+        };
+        // Before any read: the identity the host's shell reported when it started.
+        let (user, group, umask) = seen.or_else(|| {
+            ctx.conn
+                .identity(ctx.escalate.as_ref())
+                .map(|i| (i.user, i.group, i.umask))
+        })?;
         Some(Remote {
             path: path.to_string(),
             real: path.to_string(),
