@@ -34,7 +34,7 @@ INV=inventories/lab
     echo "[jenkins:vars]"
     echo "ansible_user=deploy"
     echo "ansible_ssh_common_args='-F $FERRY_LAB_DIR/ssh_config'"
-} >"$INV/hosts.ini"
+} >"$INV/hosts"
 
 extra=()
 if [ -f "$ROOT/../shared/data/eeg/train.csv" ]; then

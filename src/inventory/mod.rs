@@ -365,13 +365,15 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
     }
 }
 
-/// Files Ansible's inventory directory loader skips.
+/// Files Ansible's inventory directory loader skips: hidden ones and its
+/// default `inventory_ignore_extensions` (so a `hosts.ini` in a directory is
+/// not read, by Ansible or by ferry; name it `hosts` or `hosts.yml`).
 fn ignored_inventory_file(p: &Path) -> bool {
     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
     name.starts_with('.')
-        || name.ends_with('~')
         || [
-            ".orig", ".ini.bak", ".retry", ".pyc", ".pyo", ".cfg", ".md", ".txt",
+            ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".ini",
+            ".cfg", ".retry",
         ]
         .iter()
         .any(|s| name.ends_with(s))

@@ -108,6 +108,29 @@ fn yaml_inventory_and_group_vars() {
     assert_eq!(list["_meta"]["hostvars"]["h1"]["c"], 30);
 }
 
+/// A directory is read like Ansible reads it: every file but hidden ones and
+/// `inventory_ignore_extensions` (`.ini` among them), group_vars beside them.
+#[test]
+fn inventory_directory_skips_what_ansible_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("hosts"), "[web]\nw1\n").unwrap();
+    std::fs::write(d.join("more.yml"), "all:\n  hosts:\n    y1:\n").unwrap();
+    for skipped in [
+        "old.ini", "notes.md", "x.cfg", "hosts~", ".hidden", "a.retry",
+    ] {
+        std::fs::write(d.join(skipped), "[skipped]\nnope\n").unwrap();
+    }
+    std::fs::create_dir_all(d.join("group_vars")).unwrap();
+    std::fs::write(d.join("group_vars/web.yml"), "port: 80\n").unwrap();
+    let inv = Inventory::load(&[d.to_string_lossy().into_owned()]).unwrap();
+    let list = inv.to_list_json();
+    assert_eq!(list["web"]["hosts"], serde_json::json!(["w1"]));
+    assert!(list.get("skipped").is_none(), "{list}");
+    assert_eq!(inv.host_vars("w1")["port"], 80);
+    assert_eq!(list["ungrouped"]["hosts"], serde_json::json!(["y1"]));
+}
+
 #[test]
 fn ini_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
