@@ -125,6 +125,8 @@ impl Templar {
         if depth > MAX_DEPTH {
             return Err(format!("recursive loop detected in template string: {s}"));
         }
+        let escaped = escape_backslashes(s);
+        let s = escaped.as_ref();
         let ctx = scope.context(self, depth + 1);
         if let Some(expr) = single_expression(s) {
             let compiled = self
@@ -227,6 +229,89 @@ fn is_empty_json(v: &Value) -> bool {
         Value::Object(m) => m.is_empty(),
         _ => false,
     }
+}
+
+/// Ansible's `_escape_backslashes`: in playbook values (not template files, not
+/// conditionals) every backslash of a string literal inside `{{ }}` is doubled
+/// before Jinja reads it, so YAML's `'\1'` reaches `regex_replace` as `\1`,
+/// as it would outside the braces.
+pub(crate) fn escape_backslashes(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains('\\') || !s.contains("{{") {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut rest = s;
+    while let Some(open) = rest.find(['{']) {
+        let (before, at) = rest.split_at(open);
+        out.push_str(before);
+        let (close, escape) = if at.starts_with("{{") {
+            ("}}", true)
+        } else if let Some(block) = at.strip_prefix("{%") {
+            // `{% raw %}`: verbatim up to its `endraw` block.
+            let tag = block.trim_start_matches(['-', '+']).trim_start();
+            if tag.starts_with("raw")
+                && tag[3..]
+                    .trim_start()
+                    .trim_start_matches(['-', '+'])
+                    .starts_with("%}")
+            {
+                let end = at
+                    .find("endraw")
+                    .and_then(|e| at[e..].find("%}").map(|c| e + c + 2))
+                    .unwrap_or(at.len());
+                out.push_str(&at[..end]);
+                rest = &at[end..];
+                continue;
+            }
+            ("%}", false)
+        } else if at.starts_with("{#") {
+            out.push_str(at.find("#}").map_or(at, |e| &at[..e + 2]));
+            rest = at.find("#}").map_or("", |e| &at[e + 2..]);
+            continue;
+        } else {
+            out.push('{');
+            rest = &at[1..];
+            continue;
+        };
+        out.push_str(&at[..2]);
+        rest = copy_block(&at[2..], close, escape, &mut out);
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+/// Copies a `{{ }}`/`{% %}` block body up to and including `close`, string
+/// literals whole (a `}}` inside quotes does not end the block), doubling their
+/// backslashes when `escape`. Returns what follows the block.
+fn copy_block<'a>(body: &'a str, close: &str, escape: bool, out: &mut String) -> &'a str {
+    let mut chars = body.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if body[i..].starts_with(close) {
+            out.push_str(close);
+            return &body[i + close.len()..];
+        }
+        out.push(c);
+        if c == '\'' || c == '"' {
+            let quote = c;
+            while let Some((_, d)) = chars.next() {
+                if d == '\\' {
+                    out.push_str(if escape { "\\\\" } else { "\\" });
+                    // A backslash takes the next character into the literal.
+                    match chars.next() {
+                        Some((_, '\\')) if escape => out.push_str("\\\\"),
+                        Some((_, e)) => out.push(e),
+                        None => {}
+                    }
+                    continue;
+                }
+                out.push(d);
+                if d == quote {
+                    break;
+                }
+            }
+        }
+    }
+    ""
 }
 
 pub fn has_template(s: &str) -> bool {

@@ -76,3 +76,35 @@ fn template_file_trims_blocks_and_keeps_newline() {
         .unwrap();
     assert_eq!(out, "x=1\nx=2\nend\n");
 }
+
+/// What ansible-core 2.17 does with backslashes in playbook values (checked
+/// against it): inside `{{ }}` a string literal's backslashes are doubled before
+/// Jinja unescapes them, so `'\1'` is a group reference and `'\\1'` is not.
+#[test]
+fn backslashes_in_playbook_expressions_follow_ansible() {
+    let t = Templar::new();
+    let s = scope(json!({"s": "openjdk version \"17.0.13\" 2024-10-15"}));
+    let one = r#"{{ s | regex_search('version "([^"]+)"', '\1') }}"#;
+    assert_eq!(t.render(&json!(one), &s).unwrap(), json!(["17.0.13"]));
+    let two = r#"{{ s | regex_search('version "([^"]+)"', '\\1') }}"#;
+    assert!(t.render(&json!(two), &s).is_err());
+    // \d reaches the regex as \d; outside the braces nothing changes.
+    let digits = r"a\d {{ s | regex_search('\d+\.\d+') }}";
+    assert_eq!(t.render(&json!(digits), &s).unwrap(), json!(r"a\d 17.0"));
+    assert_eq!(escape_backslashes(r"{{ '\\' }}"), r"{{ '\\\\' }}");
+    // Not in `{% %}` (conditionals are rendered that way), comments or raw blocks.
+    assert_eq!(
+        escape_backslashes(r"{% if x == '\n' %}{% endif %}"),
+        r"{% if x == '\n' %}{% endif %}"
+    );
+    assert_eq!(
+        escape_backslashes(r"{# '\n' #}{{ '\n' }}"),
+        r"{# '\n' #}{{ '\\n' }}"
+    );
+    assert_eq!(
+        escape_backslashes(r"{% raw %}{{ '\n' }}{% endraw %}"),
+        r"{% raw %}{{ '\n' }}{% endraw %}"
+    );
+    // A `}}` inside a literal does not end the expression.
+    assert_eq!(escape_backslashes(r#"{{ "}}\n" }}"#), r#"{{ "}}\\n" }}"#);
+}
