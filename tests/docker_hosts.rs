@@ -136,6 +136,7 @@ fn docker_modules_build_run_and_stay_idempotent() {
         source: build
         build:
           path: ctx
+          remote: false
           args: {GREETING: "hi"}
       register: img
     - community.docker.docker_container:

@@ -19,7 +19,7 @@ use crate::connection::quote;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
     aliases: &["community.docker.docker_image"],
-    example: "- community.docker.docker_image:\n    name: ferry/trainer\n    tag: latest\n    source: build\n    build:\n      path: /srv/trainer/app\n      remote: true\n      args:\n        BASE_IMAGE: local/debian12-sklearn\n        INSTALL_REQUIREMENTS: '0'\n",
+    example: "- community.docker.docker_image:\n    name: ferry/trainer\n    tag: latest\n    source: build\n    build:\n      path: /srv/trainer/app\n      args:\n        BASE_IMAGE: local/debian12-sklearn\n        INSTALL_REQUIREMENTS: '0'\n",
     ..ModuleSpec::new(
         "docker_image",
         "Build, load, import or pull a Docker image, or remove it. Builds are skipped when the context, Dockerfile and build args are unchanged (hash in the image label ferry.context.sha256).",
@@ -31,7 +31,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
             Param::new("force_source", Kind::Bool, "Build/load/import/pull even when the image exists and is up to date.").default("no"),
             Param::new("force_absent", Kind::Bool, "With state=absent, remove the image even when containers or other tags use it.").default("no"),
             Param::new("force_tag", Kind::Bool, "Accepted for compatibility.").default("no"),
-            Param::new("build", Kind::Dict, "Build options: path (context dir, on the controller, searched in the role's files/; with remote: true on the host), dockerfile, args, nocache, pull, rm, network, target, labels, platform, remote."),
+            Param::new("build", Kind::Dict, "Build options: path (context directory on the host, as in Ansible; with remote: false, a ferry extension, on the controller, searched in the role's files/), dockerfile, args, nocache, pull, rm, network, target, labels, platform, remote."),
             Param::new("load_path", Kind::Path, "With source=load: an image archive (docker save) on the host; with source=import: a rootfs tarball (.tar, .tar.gz, .tar.xz) on the host."),
             Param::new("archive_path", Kind::Path, "Not supported by ferry yet."),
             Param::new("push", Kind::Bool, "Push the image: not supported by ferry (no registry).").default("no"),
@@ -106,7 +106,7 @@ pub fn build_opts(v: Option<&Value>) -> Result<BuildOpts, String> {
         network: s("network"),
         target: s("target"),
         platform: s("platform"),
-        remote: b("remote", false),
+        remote: b("remote", true),
     })
 }
 
@@ -403,7 +403,7 @@ async fn read_context(ctx: &Ctx<'_>, b: &BuildOpts) -> Result<(Context, Vec<Entr
     if !b.remote {
         let root = ctx.find_file("files", &b.path).filter(|p| p.is_dir()).ok_or_else(|| {
             ModError::fail(format!(
-                "build.path {} is not a directory on the controller (searched the role's files/, the role, the playbook dir); for a directory on the host set build.remote: true",
+                "build.path {} is not a directory on the controller (searched the role's files/, the role, the playbook dir); build.remote: false builds from the controller",
                 b.path
             ))
         })?;
@@ -589,6 +589,9 @@ mod tests {
         assert_eq!(b.dockerfile, "Dockerfile");
         assert_eq!(b.args.get("A").map(String::as_str), Some("1"));
         assert!(b.remote && b.nocache && b.rm && !b.pull);
+        // As in Ansible, the context is on the host unless remote: false says otherwise.
+        assert!(build_opts(Some(&json!({"path": "/x"}))).unwrap().remote);
+        assert!(!build_opts(Some(&json!({"path": "x", "remote": false}))).unwrap().remote);
         assert!(build_opts(Some(&json!({"path": "x", "bogus": 1})))
             .unwrap_err()
             .contains("build.bogus"));

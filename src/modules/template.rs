@@ -43,14 +43,9 @@ impl Module for Template {
         extra.insert("template_fullpath".into(), p.clone().into());
         extra.insert("template_host".into(), ctx.host.into());
         extra.insert("template_destpath".into(), dest.into());
-        extra.insert(
-            "ansible_managed".into(),
-            format!(
-                "Ansible managed: {} (rendered by ferry)",
-                path.file_name().unwrap_or_default().to_string_lossy()
-            )
-            .into(),
-        );
+        // Ansible's default string: the same file whichever tool rendered it last
+        // (ansible.cfg's `ansible_managed` is not read).
+        extra.insert("ansible_managed".into(), "Ansible managed".into());
         let scope = ctx.scope.with(extra);
         let mut text = ctx
             .templar
