@@ -591,7 +591,11 @@ mod tests {
         assert!(b.remote && b.nocache && b.rm && !b.pull);
         // As in Ansible, the context is on the host unless remote: false says otherwise.
         assert!(build_opts(Some(&json!({"path": "/x"}))).unwrap().remote);
-        assert!(!build_opts(Some(&json!({"path": "x", "remote": false}))).unwrap().remote);
+        assert!(
+            !build_opts(Some(&json!({"path": "x", "remote": false})))
+                .unwrap()
+                .remote
+        );
         assert!(build_opts(Some(&json!({"path": "x", "bogus": 1})))
             .unwrap_err()
             .contains("build.bogus"));

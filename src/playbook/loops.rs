@@ -13,7 +13,7 @@ pub fn with_items(name: &str, terms: Value) -> Result<Vec<Value>, String> {
         "loop" | "list" => match terms {
             Value::Array(a) => Ok(a),
             Value::Null => Ok(Vec::new()),
-            other => Err(format!("invalid data passed to 'loop', it requires a list, got this instead: {other}. Hint: use `dict2items` for dictionaries")),
+            other => Err(format!("invalid data passed to 'loop', it requires a list, got this instead: {}. Hint: use `dict2items` for dictionaries", other.as_str().map_or_else(|| other.to_string(), str::to_string))),
         },
         "items" => {
             // with_items flattens one level.

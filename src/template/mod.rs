@@ -139,7 +139,7 @@ impl Templar {
                 let e = minijinja::Error::new(ErrorKind::UndefinedError, "undefined value");
                 return Err(describe(&e, s, scope));
             }
-            return Ok(to_json(&out));
+            return Ok(lone_result(to_json(&out)));
         }
         let tmpl = self
             .env
@@ -312,6 +312,20 @@ fn copy_block<'a>(body: &'a str, close: &str, escape: bool, out: &mut String) ->
         }
     }
     ""
+}
+
+/// What Ansible (with its default, `jinja2_native` off) makes of a value that is
+/// one `{{ expr }}`: numbers come back as their text and None as '', while
+/// strings, booleans, lists and dicts keep their type (`ansible_eval_concat`).
+fn lone_result(v: Value) -> Value {
+    match v {
+        Value::Number(n) => Value::String(match n.as_f64() {
+            Some(f) if !n.is_i64() && !n.is_u64() => filters::py_float_repr(f),
+            _ => n.to_string(),
+        }),
+        Value::Null => Value::String(String::new()),
+        other => other,
+    }
 }
 
 pub fn has_template(s: &str) -> bool {
