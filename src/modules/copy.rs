@@ -54,8 +54,92 @@ pub async fn put_content(
     dest: &str,
     src: Option<&str>,
 ) -> ModResult {
-    let sum = util::sha1_hex(data);
-    let st = match place_if_differs(ctx, args, data, dest, &sum).await? {
+    put_source(ctx, args, &Source::Bytes(data), dest, src).await
+}
+
+/// What `copy` places: bytes, or a large plain file on the controller, hashed
+/// in pieces and read only when it has to be sent (a re-run never holds it).
+pub enum Source<'a> {
+    Bytes(&'a [u8]),
+    File {
+        path: &'a Path,
+        len: usize,
+        sum: String,
+    },
+}
+
+impl Source<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Source::Bytes(b) => b.len(),
+            Source::File { len, .. } => *len,
+        }
+    }
+}
+
+/// Source files at least this large are hashed in pieces, not read whole.
+const STREAM_MIN: u64 = 1024 * 1024;
+
+/// A source file from the controller: large plain files stay on disk.
+enum Loaded {
+    Bytes(Vec<u8>),
+    File {
+        path: PathBuf,
+        len: usize,
+        sum: String,
+    },
+}
+
+impl Loaded {
+    fn source(&self) -> Source<'_> {
+        match self {
+            Loaded::Bytes(b) => Source::Bytes(b),
+            Loaded::File { path, len, sum } => Source::File {
+                path,
+                len: *len,
+                sum: sum.clone(),
+            },
+        }
+    }
+}
+
+fn load_src(args: &Args, path: &Path) -> Result<Loaded, ModError> {
+    let io = |e: std::io::Error| ModError::fail(format!("{}: {e}", path.display()));
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len >= STREAM_MIN {
+        use std::io::Read;
+        let mut head = [0u8; 64];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| f.read(&mut head))
+            .map_err(io)?;
+        if !(args.bool("decrypt") && crate::vault::is_vault_bytes(&head[..n])) {
+            let sum = util::sha1_file(path).map_err(io)?;
+            return Ok(Loaded::File {
+                path: path.to_path_buf(),
+                len: len as usize,
+                sum,
+            });
+        }
+    }
+    read_src(args, path).map(Loaded::Bytes)
+}
+
+async fn put_source(
+    ctx: &Ctx<'_>,
+    args: &Args,
+    data: &Source<'_>,
+    dest: &str,
+    src: Option<&str>,
+) -> ModResult {
+    let sum = match data {
+        Source::Bytes(b) => util::sha1_hex(b),
+        Source::File { sum, .. } => sum.clone(),
+    };
+    let inline = match data {
+        Source::Bytes(b) => place_if_differs(ctx, args, b, dest, &sum).await?,
+        Source::File { .. } => Inline::Skipped,
+    };
+    let st = match inline {
         Inline::Placed(backup) => {
             let mut o = Outcome::changed(true)
                 .with("dest", dest)
@@ -118,10 +202,9 @@ pub async fn put_content(
         } else {
             String::new()
         };
-        let after = if data.len() < 256 * 1024 {
-            String::from_utf8_lossy(data).into_owned()
-        } else {
-            "<large file>".into()
+        let after = match data {
+            Source::Bytes(b) if b.len() < 256 * 1024 => String::from_utf8_lossy(b).into_owned(),
+            _ => "<large file>".into(),
         };
         o = o.diff(util::text_diff(&before, &after, &dest));
     }
@@ -133,7 +216,15 @@ pub async fn put_content(
             .map_err(ModError::fail)?,
         None => None,
     };
-    let backup = util::place(ctx, data, &Place::from_args(&dest, mode, args)).await?;
+    let place = Place::from_args(&dest, mode, args);
+    let backup = match data {
+        Source::Bytes(b) => util::place(ctx, b, &place).await?,
+        Source::File { path, .. } => {
+            let bytes = std::fs::read(path)
+                .map_err(|e| ModError::fail(format!("{}: {e}", path.display())))?;
+            util::place(ctx, &bytes, &place).await?
+        }
+    };
     if let Some(b) = backup {
         o = o.with("backup_file", b);
     }
@@ -231,7 +322,7 @@ impl Module for Copy {
         if path.is_dir() {
             return copy_dir(ctx, args, &path, src.ends_with('/'), dest).await;
         }
-        let data = read_src(args, &path)?;
+        let data = load_src(args, &path)?;
         let dest = if dest.ends_with('/') {
             format!(
                 "{dest}{}",
@@ -240,7 +331,14 @@ impl Module for Copy {
         } else {
             dest.to_string()
         };
-        put_content(ctx, args, &data, &dest, Some(&path.to_string_lossy())).await
+        put_source(
+            ctx,
+            args,
+            &data.source(),
+            &dest,
+            Some(&path.to_string_lossy()),
+        )
+        .await
     }
 }
 
@@ -304,11 +402,18 @@ async fn copy_dir(
     for f in &files {
         let rel = f.strip_prefix(dir).unwrap_or(f);
         let target = format!("{root}/{}", rel.to_string_lossy());
-        let data = read_src(args, f)?;
+        let data = load_src(args, f)?;
         if ctx.check_mode && changed {
             continue;
         }
-        let o = put_content(ctx, args, &data, &target, Some(&f.to_string_lossy())).await?;
+        let o = put_source(
+            ctx,
+            args,
+            &data.source(),
+            &target,
+            Some(&f.to_string_lossy()),
+        )
+        .await?;
         changed |= o.changed;
     }
     Ok(Outcome::changed(changed)

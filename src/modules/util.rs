@@ -113,6 +113,21 @@ pub fn sha1_hex(data: &[u8]) -> String {
     hex::encode(sha1::Sha1::digest(data))
 }
 
+/// SHA1 of a file on the controller, read in pieces (never whole in memory).
+pub fn sha1_file(path: &std::path::Path) -> std::io::Result<String> {
+    use sha1::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha1::Sha1::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match f.read(&mut buf)? {
+            0 => return Ok(hex::encode(h.finalize())),
+            n => h.update(&buf[..n]),
+        }
+    }
+}
+
 /// Options for placing a file atomically.
 #[derive(Debug, Clone, Default)]
 pub struct Place<'a> {
