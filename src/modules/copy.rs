@@ -54,15 +54,15 @@ pub async fn put_content(
     dest: &str,
     src: Option<&str>,
 ) -> ModResult {
-    put_source(ctx, args, &Source::Bytes(data), dest, src).await
+    put_source(ctx, args, &Source::Bytes(data.into()), dest, src).await
 }
 
 /// What `copy` places: bytes, or a large plain file on the controller, hashed
 /// in pieces and read only when it has to be sent (a re-run never holds it).
 pub enum Source<'a> {
-    Bytes(&'a [u8]),
+    Bytes(std::borrow::Cow<'a, [u8]>),
     File {
-        path: &'a Path,
+        path: PathBuf,
         len: usize,
         sum: String,
     },
@@ -80,30 +80,7 @@ impl Source<'_> {
 /// Source files at least this large are hashed in pieces, not read whole.
 const STREAM_MIN: u64 = 1024 * 1024;
 
-/// A source file from the controller: large plain files stay on disk.
-enum Loaded {
-    Bytes(Vec<u8>),
-    File {
-        path: PathBuf,
-        len: usize,
-        sum: String,
-    },
-}
-
-impl Loaded {
-    fn source(&self) -> Source<'_> {
-        match self {
-            Loaded::Bytes(b) => Source::Bytes(b),
-            Loaded::File { path, len, sum } => Source::File {
-                path,
-                len: *len,
-                sum: sum.clone(),
-            },
-        }
-    }
-}
-
-fn load_src(args: &Args, path: &Path) -> Result<Loaded, ModError> {
+fn load_src(args: &Args, path: &Path) -> Result<Source<'static>, ModError> {
     let io = |e: std::io::Error| ModError::fail(format!("{}: {e}", path.display()));
     let len = std::fs::metadata(path).map_err(io)?.len();
     if len >= STREAM_MIN {
@@ -114,14 +91,14 @@ fn load_src(args: &Args, path: &Path) -> Result<Loaded, ModError> {
             .map_err(io)?;
         if !(args.bool("decrypt") && crate::vault::is_vault_bytes(&head[..n])) {
             let sum = util::sha1_file(path).map_err(io)?;
-            return Ok(Loaded::File {
+            return Ok(Source::File {
                 path: path.to_path_buf(),
                 len: len as usize,
                 sum,
             });
         }
     }
-    read_src(args, path).map(Loaded::Bytes)
+    read_src(args, path).map(|b| Source::Bytes(b.into()))
 }
 
 async fn put_source(
@@ -331,14 +308,7 @@ impl Module for Copy {
         } else {
             dest.to_string()
         };
-        put_source(
-            ctx,
-            args,
-            &data.source(),
-            &dest,
-            Some(&path.to_string_lossy()),
-        )
-        .await
+        put_source(ctx, args, &data, &dest, Some(&path.to_string_lossy())).await
     }
 }
 
@@ -406,14 +376,7 @@ async fn copy_dir(
         if ctx.check_mode && changed {
             continue;
         }
-        let o = put_source(
-            ctx,
-            args,
-            &data.source(),
-            &target,
-            Some(&f.to_string_lossy()),
-        )
-        .await?;
+        let o = put_source(ctx, args, &data, &target, Some(&f.to_string_lossy())).await?;
         changed |= o.changed;
     }
     Ok(Outcome::changed(changed)
