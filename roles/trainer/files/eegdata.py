@@ -83,8 +83,13 @@ def parser(description, model_file):
 
 
 def log(msg):
-    """Human-readable progress goes to stderr; stdout is for result lines."""
-    print(msg, file=sys.stderr, flush=True)
+    """Human-readable progress goes to stderr; stdout is for result lines.
+
+    One write per line: print() writes the text and its newline apart, and a
+    result line on stdout could land between them in the container's output.
+    """
+    sys.stderr.write(f"{msg}\n")
+    sys.stderr.flush()
 
 
 def _atomic_write(path, write):
