@@ -138,9 +138,9 @@ pub struct InventoryArgs {
     /// Print all hosts and groups as JSON (ansible-inventory --list).
     #[arg(long)]
     pub list: bool,
-    /// Print a tree of groups and hosts.
-    #[arg(long)]
-    pub graph: bool,
+    /// Print a tree of groups and hosts (from GROUP, default `all`).
+    #[arg(long, value_name = "GROUP", num_args = 0..=1, default_missing_value = "all")]
+    pub graph: Option<String>,
     /// Print one host's variables.
     #[arg(long)]
     pub host: Option<String>,
@@ -224,11 +224,11 @@ fn become_password(c: &Common) -> Result<Option<String>> {
     Ok(None)
 }
 
-fn load_inventory(sources: &[String]) -> Result<Inventory> {
+fn load_inventory(sources: &[String], acfg: &crate::config::AnsibleCfg) -> Result<Inventory> {
     let mut inv = if sources.is_empty() {
         Inventory::new()
     } else {
-        Inventory::load(sources)?
+        Inventory::load_with(sources, &acfg.inventory_ignore()?)?
     };
     inv.ensure_implicit_localhost();
     Ok(inv)
@@ -294,8 +294,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
         Cmd::Playbook(a) => playbook(a).await,
         Cmd::Inventory(a) => {
-            crate::vault_cli::setup(&a.vault, &crate::config::load())?;
-            let inv = Inventory::load(&a.inventory)?;
+            let acfg = crate::config::load();
+            crate::vault_cli::setup(&a.vault, &acfg)?;
+            let inv = Inventory::load_with(&a.inventory, &acfg.inventory_ignore()?)?;
             if let Some(h) = a.host {
                 if !inv.hosts.contains_key(&h) {
                     return Err(Error::Usage(format!(
@@ -306,8 +307,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     "{}\n",
                     serde_json::to_string_pretty(&inv.host_vars(&h)).unwrap_or_default()
                 ));
-            } else if a.graph {
-                out(&inv.graph("all"));
+            } else if let Some(group) = a.graph {
+                if !inv.groups.contains_key(&group) {
+                    return Err(Error::Usage(format!(
+                        "Pattern must be valid group name when using --graph; {group} is not a group"
+                    )));
+                }
+                out(&inv.graph(&group));
             } else {
                 out(&format!(
                     "{}\n",
@@ -348,7 +354,7 @@ async fn playbook(a: PlaybookArgs) -> Result<i32> {
     cfg.tags = a.tags.clone();
     cfg.skip_tags = a.skip_tags.clone();
     cfg.start_at_task = a.start_at_task.clone();
-    let inv = load_inventory(&inventory_sources(&a.common, &acfg))?;
+    let inv = load_inventory(&inventory_sources(&a.common, &acfg), &acfg)?;
     let books = engine::load_all(&cfg)?;
     if a.syntax_check {
         for p in &cfg.playbooks {
@@ -452,7 +458,7 @@ async fn run_with_interrupt(run: Arc<Run>) -> Result<i32> {
 async fn adhoc(a: AdhocArgs) -> Result<i32> {
     let acfg = crate::config::load();
     let cfg = config(&a.common, &acfg)?;
-    let inv = load_inventory(&inventory_sources(&a.common, &acfg))?;
+    let inv = load_inventory(&inventory_sources(&a.common, &acfg), &acfg)?;
     let module = crate::modules::find(&a.module)
         .ok_or_else(|| Error::Usage(format!("module {} not found", a.module)))?;
     let args: Map<String, Value> = match a.args.as_deref().map(str::trim) {

@@ -24,6 +24,12 @@ pub struct AnsibleCfg {
     pub vault_identity_list: Vec<String>,
     /// Connection/escalation defaults as Ansible variables (lowest precedence).
     pub vars: Map<String, Value>,
+    /// `ansible_managed`: the string templates see (a format, as in Ansible).
+    pub ansible_managed: Option<String>,
+    /// `inventory_ignore_extensions` (None: Ansible's default list).
+    pub inventory_ignore_extensions: Option<Vec<String>>,
+    /// `inventory_ignore_patterns`: regular expressions.
+    pub inventory_ignore_patterns: Vec<String>,
 }
 
 pub fn find() -> Option<PathBuf> {
@@ -41,12 +47,50 @@ pub fn find() -> Option<PathBuf> {
 }
 
 pub fn load() -> AnsibleCfg {
-    match find() {
+    let mut cfg = match find() {
         Some(p) => match std::fs::read_to_string(&p) {
             Ok(text) => parse(&text, &p),
             Err(_) => AnsibleCfg::default(),
         },
         None => AnsibleCfg::default(),
+    };
+    // The environment wins over the file, as in Ansible.
+    if let Ok(v) = std::env::var("ANSIBLE_INVENTORY_IGNORE") {
+        cfg.inventory_ignore_extensions = Some(list(&v));
+    }
+    if let Ok(v) = std::env::var("ANSIBLE_INVENTORY_IGNORE_REGEX") {
+        cfg.inventory_ignore_patterns = list(&v);
+    }
+    cfg
+}
+
+/// A list setting: comma-separated, each item unquoted (Ansible's `ensure_type`).
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|s| {
+            let s = s.trim();
+            let q = s.len() >= 2 && (s.starts_with('"') || s.starts_with('\''));
+            if q && s.ends_with(&s[..1]) {
+                &s[1..s.len() - 1]
+            } else {
+                s
+            }
+        })
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+impl AnsibleCfg {
+    /// What inventory directories skip.
+    pub fn inventory_ignore(&self) -> crate::error::Result<crate::inventory::Ignore> {
+        let exts = match &self.inventory_ignore_extensions {
+            Some(e) => e.clone(),
+            None => crate::inventory::DEFAULT_IGNORE_EXTENSIONS
+                .map(String::from)
+                .to_vec(),
+        };
+        crate::inventory::Ignore::new(exts, &self.inventory_ignore_patterns)
     }
 }
 
@@ -124,6 +168,13 @@ pub fn parse(text: &str, path: &Path) -> AnsibleCfg {
             }
             ("defaults", "fact_caching_timeout") => cfg.fact_caching_timeout = v.parse().ok(),
             ("defaults", "timeout") => cfg.timeout = v.parse().ok(),
+            ("defaults", "ansible_managed") => cfg.ansible_managed = Some(v.to_string()),
+            ("defaults", "inventory_ignore_extensions") | ("inventory", "ignore_extensions") => {
+                cfg.inventory_ignore_extensions = Some(list(v))
+            }
+            ("defaults", "inventory_ignore_patterns") | ("inventory", "ignore_patterns") => {
+                cfg.inventory_ignore_patterns = list(v)
+            }
             ("defaults", "remote_user") => var("ansible_user", Value::String(v.into())),
             ("defaults", "private_key_file") => var(
                 "ansible_ssh_private_key_file",
@@ -169,5 +220,25 @@ mod tests {
         assert_eq!(c.vars["ansible_become"], true);
         assert_eq!(c.gathering.as_deref(), Some("smart"));
         assert_eq!(c.fact_caching_connection, Some(PathBuf::from("/tmp/facts")));
+    }
+
+    #[test]
+    fn reads_managed_string_and_inventory_ignores() {
+        let c = parse(
+            "[defaults]\nansible_managed = Managed by {uid} on {host}\ninventory_ignore_extensions = '.bak', ~, .orig\n[inventory]\nignore_patterns = ^old, tmp$\n",
+            Path::new("/p/ansible.cfg"),
+        );
+        assert_eq!(
+            c.ansible_managed.as_deref(),
+            Some("Managed by {uid} on {host}")
+        );
+        let exts = c.inventory_ignore_extensions.clone().unwrap();
+        assert_eq!(exts, vec![".bak", "~", ".orig"]);
+        assert_eq!(c.inventory_ignore_patterns, vec!["^old", "tmp$"]);
+        let ignore = c.inventory_ignore().unwrap();
+        assert_eq!(ignore.patterns.len(), 2);
+        // Not set: Ansible's defaults, `.ini` among them.
+        let d = AnsibleCfg::default().inventory_ignore().unwrap();
+        assert!(d.extensions.iter().any(|e| e == ".ini"));
     }
 }

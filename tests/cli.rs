@@ -391,9 +391,18 @@ fn inventory_list_graph_and_host() {
     assert_eq!(v["web"]["hosts"], serde_json::json!(["web1", "web2"]));
     assert_eq!(v["prod"]["children"], serde_json::json!(["web", "db"]));
     assert_eq!(v["_meta"]["hostvars"]["web1"]["http_port"], 80);
+    // ansible-inventory's tree, to the character.
     p.ferry(&["inventory", "-i", "hosts.ini", "--graph"])
         .success()
-        .contains("  |  |--web1");
+        .contains("@all:\n  |--@ungrouped:\n  |--@prod:\n  |  |--@web:\n  |  |  |--web1\n");
+    p.ferry(&["inventory", "-i", "hosts.ini", "--graph", "db"])
+        .success()
+        .contains("@db:\n  |--db1\n");
+    p.ferry(&["inventory", "-i", "hosts.ini", "--graph", "nope"])
+        .code(5)
+        .contains("valid group name");
+    let list = p.ferry(&["inventory", "-i", "hosts.ini", "--list"]);
+    assert!(!list.stdout.contains("\"db1\": {}"), "{}", list.stdout);
     p.ferry(&["inventory", "-i", "hosts.ini", "--host", "web2"])
         .success()
         .contains("\"http_port\": 80");

@@ -52,6 +52,11 @@ impl Inventory {
 
     /// Loads every `-i` source: files, directories and `host1,host2,` lists.
     pub fn load(sources: &[String]) -> Result<Inventory> {
+        Inventory::load_with(sources, &Ignore::default())
+    }
+
+    /// Like [`Inventory::load`], skipping in directories what `ignore` names.
+    pub fn load_with(sources: &[String], ignore: &Ignore) -> Result<Inventory> {
         let mut inv = Inventory::new();
         for src in sources {
             if src.contains(',') && !Path::new(src).exists() {
@@ -62,15 +67,7 @@ impl Inventory {
             }
             let path = Path::new(src);
             if path.is_dir() {
-                let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-                    .map_err(|e| io_err(path, e))?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.is_file() && !ignored_inventory_file(p))
-                    .collect();
-                entries.sort();
-                for file in entries {
-                    inv.load_file(&file)?;
-                }
+                inv.load_dir(path, ignore)?;
                 inv.load_vars_dirs(path)?;
             } else if path.is_file() {
                 inv.load_file(path)?;
@@ -83,6 +80,25 @@ impl Inventory {
         }
         inv.finish();
         Ok(inv)
+    }
+
+    /// A directory source, read as Ansible reads it: entries in name order,
+    /// subdirectories too, `group_vars`/`host_vars` only beside the `-i` source.
+    fn load_dir(&mut self, dir: &Path, ignore: &Ignore) -> Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| io_err(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| !ignore.skips(p))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            if entry.is_dir() {
+                self.load_dir(&entry, ignore)?;
+            } else if entry.is_file() {
+                self.load_file(&entry)?;
+            }
+        }
+        Ok(())
     }
 
     fn load_file(&mut self, path: &Path) -> Result<()> {
@@ -283,10 +299,13 @@ impl Inventory {
     /// Same shape as `ansible-inventory --list`.
     pub fn to_list_json(&self) -> Value {
         let mut out = Map::new();
+        // Hosts without variables are left out, as ansible-inventory does.
         let hostvars: Map<String, Value> = self
             .hosts
             .keys()
-            .map(|h| (h.clone(), Value::Object(self.host_vars(h))))
+            .map(|h| (h.clone(), self.host_vars(h)))
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(h, v)| (h, Value::Object(v)))
             .collect();
         let mut meta = Map::new();
         meta.insert("hostvars".into(), Value::Object(hostvars));
@@ -320,18 +339,19 @@ impl Inventory {
         s
     }
 
+    /// Ansible's `--graph` lines: `  |` per level, `--` before a nested name.
     fn graph_rec(&self, group: &str, depth: usize, s: &mut String) {
-        let indent = "  |".repeat(depth);
-        s.push_str(&format!("{indent}@{group}:\n"));
+        let line = |s: &mut String, depth: usize, name: &str| {
+            let dashes = if depth > 0 { "--" } else { "" };
+            s.push_str(&format!("{}{dashes}{name}\n", "  |".repeat(depth)));
+        };
+        line(s, depth, &format!("@{group}:"));
         if let Some(g) = self.groups.get(group) {
             for c in &g.children {
-                if c == "ungrouped" && self.groups[c].hosts.is_empty() {
-                    continue;
-                }
                 self.graph_rec(c, depth + 1, s);
             }
             for h in &g.hosts {
-                s.push_str(&format!("{indent}  |--{h}\n"));
+                line(s, depth + 1, h);
             }
         }
     }
@@ -368,15 +388,55 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
 /// Files Ansible's inventory directory loader skips: hidden ones and its
 /// default `inventory_ignore_extensions` (so a `hosts.ini` in a directory is
 /// not read, by Ansible or by ferry; name it `hosts` or `hosts.yml`).
-fn ignored_inventory_file(p: &Path) -> bool {
-    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.starts_with('.')
-        || [
-            ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".ini",
-            ".cfg", ".retry",
-        ]
-        .iter()
-        .any(|s| name.ends_with(s))
+/// What a directory source skips: Ansible's `inventory_ignore_extensions` and
+/// `inventory_ignore_patterns`, besides hidden entries and the vars directories.
+#[derive(Debug, Clone)]
+pub struct Ignore {
+    pub extensions: Vec<String>,
+    pub patterns: Vec<regex::Regex>,
+}
+
+/// Ansible's default `inventory_ignore_extensions` (REJECT_EXTS and four more).
+pub const DEFAULT_IGNORE_EXTENSIONS: [&str; 13] = [
+    ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".ini", ".cfg",
+    ".retry",
+];
+
+impl Default for Ignore {
+    fn default() -> Ignore {
+        Ignore {
+            extensions: DEFAULT_IGNORE_EXTENSIONS.map(String::from).to_vec(),
+            patterns: Vec::new(),
+        }
+    }
+}
+
+impl Ignore {
+    /// Patterns are regular expressions searched in the entry's name (as Ansible does).
+    pub fn new(extensions: Vec<String>, patterns: &[String]) -> Result<Ignore> {
+        let patterns = patterns
+            .iter()
+            .map(|p| {
+                regex::Regex::new(p).map_err(|e| {
+                    Error::Usage(format!(
+                        "inventory_ignore_patterns: {p:?} is not a regular expression: {e}"
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Ignore {
+            extensions,
+            patterns,
+        })
+    }
+
+    fn skips(&self, p: &Path) -> bool {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name.starts_with('.')
+            || matches!(name, "group_vars" | "host_vars" | "vars_plugins")
+            || self.extensions.iter().any(|s| name.ends_with(s.as_str()))
+            || self.patterns.iter().any(|r| r.is_match(name))
+    }
 }
 
 #[cfg(test)]

@@ -131,6 +131,38 @@ fn inventory_directory_skips_what_ansible_skips() {
     assert_eq!(list["ungrouped"]["hosts"], serde_json::json!(["y1"]));
 }
 
+/// Subdirectories are read too (in name order); vars directories and hidden
+/// ones are not inventory, and group_vars count only beside the `-i` source.
+#[test]
+fn inventory_directory_reads_subdirectories_and_configured_ignores() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["prod", "prod/group_vars", ".git", "staging"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    std::fs::write(d.join("prod/hosts"), "[web]\np1\n").unwrap();
+    std::fs::write(d.join("prod/group_vars/web.yml"), "port: 81\n").unwrap();
+    std::fs::write(d.join(".git/config"), "[core]\nbare\n").unwrap();
+    std::fs::write(d.join("staging/hosts.yml"), "web:\n  hosts:\n    s1:\n").unwrap();
+    std::fs::write(d.join("staging/hosts.local"), "[web]\nlocal1\n").unwrap();
+    let load = |ignore: &Ignore| Inventory::load_with(&[d.to_string_lossy().into_owned()], ignore);
+    let inv = load(&Ignore::default()).unwrap();
+    let list = inv.to_list_json();
+    assert_eq!(
+        list["web"]["hosts"],
+        serde_json::json!(["p1", "local1", "s1"])
+    );
+    assert!(list.get("core").is_none(), "{list}");
+    assert!(inv.host_vars("p1").get("port").is_none());
+
+    // ansible.cfg's inventory_ignore_extensions / _patterns replace the defaults.
+    let ignore = Ignore::new(vec![".local".into()], &["^stag".into()]).unwrap();
+    let list = load(&ignore).unwrap().to_list_json();
+    assert_eq!(list["web"]["hosts"], serde_json::json!(["p1"]));
+    let e = Ignore::new(vec![], &["(".into()]).unwrap_err().to_string();
+    assert!(e.contains("inventory_ignore_patterns"), "{e}");
+}
+
 #[test]
 fn ini_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
