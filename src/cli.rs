@@ -252,6 +252,7 @@ fn config(c: &Common, acfg: &crate::config::AnsibleCfg) -> Result<RunConfig> {
     Ok(RunConfig {
         inventory: c.inventory.clone(),
         config_vars: acfg.vars.clone(),
+        ansible_managed: acfg.ansible_managed.clone(),
         host_key_checking: acfg.host_key_checking,
         gathering: acfg.gathering.clone(),
         fact_cache,

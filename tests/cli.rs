@@ -570,6 +570,31 @@ fn ansible_cfg_supplies_inventory_and_roles_path() {
     );
 }
 
+/// `ansible_managed` and the inventory ignore lists come from ansible.cfg.
+#[test]
+fn ansible_cfg_sets_managed_string_and_inventory_ignores() {
+    let p = Project::new();
+    p.file(
+        "ansible.cfg",
+        "[defaults]\ninventory = inv\ngathering = explicit\nansible_managed = Managed: {file}\ninventory_ignore_extensions = .off\n",
+    )
+    .file("inv/sub/hosts", "localhost ansible_connection=local\n")
+    .file("inv/broken.off", "[unclosed\n")
+    .file("templates/motd.j2", "# {{ ansible_managed }}\nfrom {{ template_path }}\n")
+    .file(
+        "p.yml",
+        "- hosts: localhost\n  tasks:\n    - template: src=motd.j2 dest={{ playbook_dir }}/motd\n",
+    );
+    p.ferry(&["playbook", "p.yml"]).success();
+    let text = std::fs::read_to_string(p.path("motd")).unwrap();
+    assert_eq!(text, "# Managed: motd.j2\nfrom motd.j2\n");
+    // Without the setting the broken file is read (`.off` is not ignored by default).
+    p.file("ansible.cfg", "[defaults]\ninventory = inv\n");
+    p.ferry(&["playbook", "p.yml"])
+        .code(4)
+        .contains("broken.off:1:1");
+}
+
 #[test]
 fn play_and_role_keywords_reach_tasks_inside_blocks() {
     let p = Project::new();

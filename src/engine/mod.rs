@@ -50,6 +50,8 @@ pub struct RunConfig {
     pub gathering: Option<String>,
     /// JSON fact cache directory and timeout in seconds (`fact_caching = jsonfile`).
     pub fact_cache: Option<(PathBuf, u64)>,
+    /// ansible.cfg's `ansible_managed` (None: Ansible's default string).
+    pub ansible_managed: Option<String>,
 }
 
 /// Shared state of one run.
@@ -101,10 +103,11 @@ impl Run {
             ..LoadCtx::default()
         };
         let start_at = cfg.start_at_task.clone();
+        let templar = Templar::new().managed(cfg.ansible_managed.clone());
         Arc::new(Run {
             cfg,
             inv,
-            templar: Templar::new(),
+            templar,
             extra_vars: extra,
             hosts: Mutex::new(HashMap::new()),
             conns: tokio::sync::Mutex::new(HashMap::new()),

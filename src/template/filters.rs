@@ -4848,16 +4848,20 @@ fn home_dir(user: Option<&str>) -> Option<String> {
                     .and_then(|l| l.split_whitespace().next().map(String::from))
             }),
     };
+    let entry = local_passwd(|f| match (user, &uid) {
+        (Some(u), _) => f[0] == u,
+        (None, Some(uid)) => f[2] == uid,
+        (None, None) => false,
+    })?;
+    entry.get(5).cloned()
+}
+
+/// The first entry of the controller's /etc/passwd (its fields) that `hit` accepts.
+pub fn local_passwd(hit: impl Fn(&[&str]) -> bool) -> Option<Vec<String>> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     passwd.lines().find_map(|line| {
         let fields: Vec<&str> = line.split(':').collect();
-        let (name, id, home) = (fields.first()?, fields.get(2)?, fields.get(5)?);
-        let hit = match (user, &uid) {
-            (Some(u), _) => *name == u,
-            (None, Some(uid)) => id == uid,
-            (None, None) => false,
-        };
-        hit.then(|| home.to_string())
+        (fields.len() >= 7 && hit(&fields)).then(|| fields.iter().map(|f| f.to_string()).collect())
     })
 }
 

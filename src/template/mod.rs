@@ -24,6 +24,8 @@ pub struct Templar {
     env: Arc<Environment<'static>>,
     /// Same, with `trim_blocks` (what the `template` module uses, like Ansible).
     file_env: Arc<Environment<'static>>,
+    /// ansible.cfg's `ansible_managed` format (None: `Ansible managed`).
+    managed: Option<Arc<str>>,
 }
 
 impl Default for Templar {
@@ -73,7 +75,19 @@ impl Templar {
         Templar {
             env: Arc::new(env),
             file_env: Arc::new(file_env),
+            managed: None,
         }
+    }
+
+    /// Sets the `ansible_managed` format templates see.
+    pub fn managed(mut self, format: Option<String>) -> Templar {
+        self.managed = format.map(Arc::from);
+        self
+    }
+
+    /// The `ansible_managed` format (placeholders `{host}`, `{uid}`, `{file}`, strftime codes).
+    pub fn managed_format(&self) -> &str {
+        self.managed.as_deref().unwrap_or("Ansible managed")
     }
 
     pub fn env(&self) -> &Environment<'static> {
