@@ -708,30 +708,15 @@ async fn run(eng: &Engine, args: &Args, ctx: &Ctx<'_>, w: &Wanted) -> ModResult 
         .with("actions", actions))
 }
 
-/// Output of a finished container.
-#[derive(Default)]
-struct Output {
-    all: String,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn push(&mut self, chunk: bollard::container::LogOutput) {
-        use bollard::container::LogOutput as L;
-        let (s, err) = match chunk {
-            L::StdOut { message } | L::Console { message } => {
-                (String::from_utf8_lossy(&message).into_owned(), false)
-            }
-            L::StdErr { message } => (String::from_utf8_lossy(&message).into_owned(), true),
-            L::StdIn { .. } => return,
-        };
-        self.all.push_str(&s);
-        if err {
-            self.stderr.push_str(&s)
-        } else {
-            self.stdout.push_str(&s)
+/// Appends a log chunk to a finished container's output: stdout and stderr
+/// interleaved as they came, like community.docker's `container.Output`.
+fn push_output(out: &mut String, chunk: bollard::container::LogOutput) {
+    use bollard::container::LogOutput as L;
+    match chunk {
+        L::StdOut { message } | L::Console { message } | L::StdErr { message } => {
+            out.push_str(&String::from_utf8_lossy(&message))
         }
+        L::StdIn { .. } => {}
     }
 }
 
@@ -759,13 +744,13 @@ async fn run_to_completion(
     )
     .await
     .map_err(|e| ModError::fail(format!("starting container {name}: {}", api::describe(&e))))?;
-    let mut out = Output::default();
+    let mut out = String::new();
     let mut got_output = false;
     if let Some(mut a) = attached {
         got_output = true;
         while let Some(chunk) = a.output.next().await {
             match chunk {
-                Ok(c) => out.push(c),
+                Ok(c) => push_output(&mut out, c),
                 Err(_) => break,
             }
         }
@@ -799,7 +784,7 @@ async fn run_to_completion(
         };
         let mut logs = long.logs(name, Some(opts));
         while let Some(Ok(c)) = logs.next().await {
-            out.push(c);
+            push_output(&mut out, c);
         }
     }
     let mut c = inspect_container(&eng.docker, name)
@@ -809,7 +794,7 @@ async fn run_to_completion(
         status = exit;
     }
     if let Value::Object(m) = &mut c {
-        m.insert("Output".into(), out.all.clone().into());
+        m.insert("Output".into(), out.clone().into());
     }
     if args.bool("cleanup") {
         remove(eng, name, args.bool("keep_volumes")).await?;
@@ -818,19 +803,13 @@ async fn run_to_completion(
         .with("container", c)
         .with("status", status)
         .with("actions", actions)
-        .with("stdout", out.stdout.clone())
-        .with("stderr", out.stderr.clone())
-        .with(
-            "stdout_lines",
-            out.stdout.lines().map(str::to_string).collect::<Vec<_>>(),
-        )
         .with("elapsed", (elapsed * 1000.0).round() / 1000.0);
     if status != 0 {
         o.failed = true;
-        o.msg = Some(if out.all.trim().is_empty() {
+        o.msg = Some(if out.trim().is_empty() {
             format!("container {name} exited with status {status}")
         } else {
-            out.all.trim_end().to_string()
+            out.trim_end().to_string()
         });
     }
     Ok(o)
