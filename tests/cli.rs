@@ -447,6 +447,14 @@ fn json_output_and_junit_report() {
     out.success();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"], "hi");
+    // Durations as Ansible's json callback writes them (ISO 8601 UTC, start <= end).
+    let d = &v["plays"][0]["tasks"][1]["task"]["duration"];
+    let (start, end) = (d["start"].as_str().unwrap(), d["end"].as_str().unwrap());
+    assert!(
+        start.ends_with('Z') && start.contains('T') && start <= end,
+        "{d}"
+    );
+    assert!(v["plays"][0]["play"]["duration"]["end"].as_str() >= Some(end));
     assert_eq!(v["stats"]["localhost"]["ok"], 2);
     assert!(!out.stdout.contains("s3cret"), "no_log value leaked");
     let xml = p.read("report.xml");

@@ -27,20 +27,43 @@ impl Json {
     fn current_tasks(&mut self) -> Option<&mut Vec<Value>> {
         self.plays.last_mut()?.get_mut("tasks")?.as_array_mut()
     }
+
+    /// Moves the `duration.end` of the current play and task to now.
+    fn touch(&mut self) {
+        let now = current_time();
+        if let Some(play) = self.plays.last_mut() {
+            play["play"]["duration"]["end"] = now.clone().into();
+        }
+        if let Some(t) = self.current_tasks().and_then(|t| t.last_mut()) {
+            t["task"]["duration"]["end"] = now.into();
+        }
+    }
+}
+
+/// The json callback's time stamps: UTC, ISO 8601 with microseconds and `Z`.
+fn current_time() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
 }
 
 impl Reporter for Json {
     fn play_start(&mut self, name: &str) {
-        self.plays
-            .push(json!({"play": {"name": name}, "tasks": []}));
+        self.plays.push(json!({
+            "play": {"name": name, "duration": {"start": current_time()}},
+            "tasks": []
+        }));
     }
 
     fn task_start(&mut self, name: &str, handler: bool, module: &str) {
         if let Some(t) = self.current_tasks() {
-            t.push(
-                json!({"task": {"name": name, "handler": handler, "action": module}, "hosts": {}}),
-            );
+            t.push(json!({
+                "task": {"name": name, "handler": handler, "action": module,
+                         "duration": {"start": current_time()}},
+                "hosts": {}
+            }));
         }
+        self.touch();
     }
 
     fn host_result(&mut self, r: &HostResult, _v: u8, _d: bool) {
@@ -57,6 +80,7 @@ impl Reporter for Json {
                 h.insert(r.host.clone(), Value::Object(res));
             }
         }
+        self.touch();
     }
 
     fn recap(&mut self, stats: &IndexMap<String, Stats>) {
