@@ -4,7 +4,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::io::AsyncWriteExt;
 
 use super::{ConnError, Connection, ExecOut};
 
@@ -36,17 +35,17 @@ impl Connection for Local {
     async fn exec_raw(
         &self,
         cmdline: &str,
-        stdin: Option<&[u8]>,
+        stdin: &[&[u8]],
         timeout: Option<Duration>,
     ) -> Result<ExecOut, ConnError> {
         super::count(&super::REMOTE_COMMANDS);
         let mut cmd = tokio::process::Command::new("/bin/sh");
         cmd.arg("-c")
             .arg(cmdline)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
+            .stdin(if stdin.is_empty() {
                 Stdio::null()
+            } else {
+                Stdio::piped()
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -54,15 +53,15 @@ impl Connection for Local {
         let mut child = cmd
             .spawn()
             .map_err(|e| ConnError::Other(format!("cannot run /bin/sh: {e}")))?;
-        if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            let data = data.to_vec();
-            // Write in a task so a command that does not read stdin cannot block us.
-            tokio::spawn(async move {
-                let _ = pipe.write_all(&data).await;
-                let _ = pipe.shutdown().await;
-            });
-        }
-        let fut = child.wait_with_output();
+        let pipe = child.stdin.take();
+        // Fed while the output is read: a command that does not read its
+        // stdin, or writes much, cannot block us.
+        let feeding = async {
+            if let Some(w) = pipe {
+                super::feed(w, stdin).await
+            }
+        };
+        let fut = async { tokio::join!(feeding, child.wait_with_output()).1 };
         let out = match timeout {
             Some(t) => tokio::time::timeout(t, fut)
                 .await

@@ -106,10 +106,12 @@ impl Identity {
 #[async_trait]
 pub trait Connection: Send + Sync {
     /// Runs a shell command line (already quoted) on the host through `sh -c`.
+    /// `stdin` is written in pieces, in order (none: no input), so a password
+    /// line and a large file are sent without being joined in memory.
     async fn exec_raw(
         &self,
         cmdline: &str,
-        stdin: Option<&[u8]>,
+        stdin: &[&[u8]],
         timeout: Option<Duration>,
     ) -> Result<ExecOut, ConnError>;
 
@@ -166,17 +168,27 @@ pub async fn exec_oneshot<C: Connection + ?Sized>(
 ) -> Result<ExecOut, ConnError> {
     let Some(b) = needed_become(escalate, conn.remote_user()) else {
         return conn
-            .exec_raw(&format!("sh -c {}", quote(script)), stdin, timeout)
+            .exec_raw(
+                &format!("sh -c {}", quote(script)),
+                stdin.as_slice(),
+                timeout,
+            )
             .await;
     };
-    let (cmd, input) = wrap_become(script, b, stdin);
-    let mut out = conn.exec_raw(&cmd, input.as_deref(), timeout).await?;
+    let (cmd, password) = wrap_become(script, b);
+    let input: Vec<&[u8]> = [password.as_slice()]
+        .into_iter()
+        .chain(stdin)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut out = conn.exec_raw(&cmd, &input, timeout).await?;
     strip_become_marker(&mut out, b)?;
     Ok(out)
 }
 
-/// Builds the escalated command line and stdin.
-pub fn wrap_become(script: &str, b: &Become, stdin: Option<&[u8]>) -> (String, Option<Vec<u8>>) {
+/// Builds the escalated command line and what goes first on its stdin (the
+/// password line, if any).
+pub fn wrap_become(script: &str, b: &Become) -> (String, Vec<u8>) {
     let inner = format!("echo {BECOME_OK}; exec sh -c {}", quote(script));
     let mut input: Vec<u8> = Vec::new();
     let cmd = match b.method.as_str() {
@@ -212,10 +224,19 @@ pub fn wrap_become(script: &str, b: &Become, stdin: Option<&[u8]>) -> (String, O
             }
         }
     };
-    if let Some(s) = stdin {
-        input.extend_from_slice(s);
+    (cmd, input)
+}
+
+/// Writes the pieces of a command's stdin, then closes it. Errors are ignored:
+/// a command that does not read its input closes the pipe early.
+pub async fn feed<W: tokio::io::AsyncWrite + Unpin>(mut w: W, pieces: &[&[u8]]) {
+    use tokio::io::AsyncWriteExt;
+    for p in pieces {
+        if w.write_all(p).await.is_err() {
+            return;
+        }
     }
-    (cmd, if input.is_empty() { None } else { Some(input) })
+    let _ = w.shutdown().await;
 }
 
 pub(crate) fn strip_become_marker(out: &mut ExecOut, b: &Become) -> Result<(), ConnError> {
@@ -274,6 +295,41 @@ pub fn join_argv<S: AsRef<str>>(argv: &[S]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stdin pieces arrive in order, the become password line first; a command
+    /// that never reads a large input does not block the caller.
+    #[tokio::test]
+    async fn stdin_pieces_in_order_and_password_first() {
+        let local = local::Local::new();
+        let out = local
+            .exec_raw("cat", &[b"abc".as_slice(), b"def"], None)
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, b"abcdef");
+        let big = vec![b'x'; 4 << 20];
+        let out = local
+            .exec_raw(
+                "echo done",
+                &[big.as_slice()],
+                Some(Duration::from_secs(20)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, b"done\n");
+
+        let rec = recording::Recording::new();
+        let b = Become {
+            method: "sudo".into(),
+            user: "postgres".into(),
+            password: Some("pw".into()),
+            flags: String::new(),
+        };
+        exec_oneshot(&rec, "cat", Some(b"data".as_slice()), Some(&b), None)
+            .await
+            .ok();
+        let stdins = rec.stdins.lock().unwrap().clone();
+        assert_eq!(stdins, vec![Some(b"pw\ndata".to_vec())]);
+    }
 
     #[test]
     fn identity_from_id_and_umask() {

@@ -62,7 +62,7 @@ impl Connection for Recording {
     async fn exec_raw(
         &self,
         cmdline: &str,
-        stdin: Option<&[u8]>,
+        stdin: &[&[u8]],
         _timeout: Option<Duration>,
     ) -> Result<ExecOut, ConnError> {
         // Undo the `sh -c '<script>'` quoting so tests read plain scripts.
@@ -79,7 +79,7 @@ impl Connection for Recording {
         self.stdins
             .lock()
             .expect("lock")
-            .push(stdin.map(<[u8]>::to_vec));
+            .push((!stdin.is_empty()).then(|| stdin.concat()));
         let responses = self.responses.lock().expect("lock");
         let hit = responses.iter().find(|(n, ..)| script.contains(n.as_str()));
         Ok(match hit {

@@ -229,7 +229,7 @@ impl Shell {
 pub fn start_command(escalate: Option<&Become>) -> String {
     match escalate {
         None => "exec sh".to_string(),
-        Some(b) => super::wrap_become("exec sh", b, None).0,
+        Some(b) => super::wrap_become("exec sh", b).0,
     }
 }
 

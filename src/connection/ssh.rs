@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
-use tokio::io::AsyncWriteExt;
 
 use super::shell::{self, Shell, ShellError};
 use super::{exec_oneshot, Become, ConnError, Connection, ExecOut};
@@ -374,7 +373,7 @@ impl Connection for Ssh {
     async fn exec_raw(
         &self,
         cmdline: &str,
-        stdin: Option<&[u8]>,
+        stdin: &[&[u8]],
         timeout: Option<Duration>,
     ) -> Result<ExecOut, ConnError> {
         let session = self.session()?;
@@ -382,23 +381,24 @@ impl Connection for Ssh {
         super::count(&super::SSH_CHANNELS);
         let fut = async {
             let mut cmd = session.raw_command(cmdline);
-            cmd.stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
+            cmd.stdin(if stdin.is_empty() {
                 Stdio::null()
+            } else {
+                Stdio::piped()
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
             let mut child = cmd.spawn().await.map_err(unreachable)?;
-            if let (Some(data), Some(mut w)) = (stdin, child.stdin().take()) {
-                let data = data.to_vec();
-                // Feed stdin concurrently so a large output cannot deadlock us.
-                tokio::spawn(async move {
-                    let _ = w.write_all(&data).await;
-                    let _ = w.shutdown().await;
-                });
-            }
-            let out = child.wait_with_output().await.map_err(unreachable)?;
+            let pipe = child.stdin().take();
+            // Stdin is fed while the output is read, so a large output cannot
+            // deadlock us, and from the caller's buffer (no copy).
+            let feeding = async {
+                if let Some(w) = pipe {
+                    super::feed(w, stdin).await
+                }
+            };
+            let (_, out) = tokio::join!(feeding, child.wait_with_output());
+            let out = out.map_err(unreachable)?;
             Ok(ExecOut {
                 rc: out.status.code().unwrap_or(-1),
                 stdout: out.stdout,
