@@ -90,7 +90,7 @@ fn load_src(args: &Args, path: &Path) -> Result<Source<'static>, ModError> {
             .and_then(|mut f| f.read(&mut head))
             .map_err(io)?;
         if !(args.bool("decrypt") && crate::vault::is_vault_bytes(&head[..n])) {
-            let sum = util::sha1_file(path).map_err(io)?;
+            let sum = util::sha1_file_once(path).map_err(io)?;
             return Ok(Source::File {
                 path: path.to_path_buf(),
                 len: len as usize,

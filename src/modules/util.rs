@@ -128,6 +128,32 @@ pub fn sha1_file(path: &std::path::Path) -> std::io::Result<String> {
     }
 }
 
+/// [`sha1_file`], once per file version and run: hosts copying the same large
+/// file wait for one reading of it instead of each reading it again.
+pub fn sha1_file_once(path: &std::path::Path) -> std::io::Result<String> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Key = (std::path::PathBuf, u64, std::time::SystemTime);
+    type Slot = Arc<Mutex<Option<String>>>;
+    static SUMS: OnceLock<Mutex<HashMap<Key, Slot>>> = OnceLock::new();
+    let meta = std::fs::metadata(path)?;
+    let key = (path.to_path_buf(), meta.len(), meta.modified()?);
+    let slot = SUMS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("sums")
+        .entry(key)
+        .or_default()
+        .clone();
+    let mut sum = slot.lock().expect("sum");
+    if let Some(s) = &*sum {
+        return Ok(s.clone());
+    }
+    let s = sha1_file(path)?;
+    *sum = Some(s.clone());
+    Ok(s)
+}
+
 /// Options for placing a file atomically.
 #[derive(Debug, Clone, Default)]
 pub struct Place<'a> {
@@ -325,6 +351,25 @@ pub fn unified(d: &Diff) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn file_sums_are_kept_per_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"one").unwrap();
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let p = p.clone();
+                std::thread::spawn(move || sha1_file_once(&p).unwrap())
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), sha1_hex(b"one"));
+        }
+        std::fs::write(&p, b"other").unwrap();
+        assert_eq!(sha1_file_once(&p).unwrap(), sha1_hex(b"other"));
+        assert!(sha1_file_once(&dir.path().join("missing")).is_err());
+    }
 
     #[test]
     fn modes() {
