@@ -149,6 +149,17 @@ fn ufw_rules_enable_keeps_ssh_and_refuses_without_ssh_rule() {
     again.success();
     assert_eq!(again.recap(HOST).changed, 0, "{}", again.stdout);
 
+    // 3b. An existing rule with another comment is updated (ufw's dry run
+    // does not just skip it), and the rerun leaves it.
+    for (comment, expected) in [("web v2", 1), ("web v2", 0), ("web app", 1)] {
+        let r = project(&dir, &format!("- hosts: lab-2\n  gather_facts: false\n  become: true\n  tasks:\n    - community.general.ufw: rule=allow port=8080 proto=tcp comment='{comment}'\n"))
+            .playbook("site.yml", &["-i", "inventory.ini", "-l", HOST]);
+        r.success();
+        assert_eq!(r.recap(HOST).changed, expected, "{comment}: {}", r.stdout);
+        let status = on_host(&dir, HOST, "ufw status");
+        assert!(status.contains(&format!("# {comment}")), "{status}");
+    }
+
     // 4. Deleting a rule: --check predicts it, the run does it, the rerun is ok.
     let del = project(&dir, "- hosts: lab-2\n  gather_facts: false\n  become: true\n  tasks:\n    - community.general.ufw: rule=allow port=8080 proto=tcp comment='web app' delete=true\n");
     let c = del.playbook("site.yml", &["-i", "inventory.ini", "-l", HOST, "--check"]);

@@ -424,6 +424,22 @@ fn logging_changes(status: &str, conf: &str, value: &str) -> bool {
     }
 }
 
+/// Does a rule's `--dry-run` say ufw would leave the rules as they are (the
+/// rule exists, or the rule to delete does not)? A changed comment or any
+/// error prints something else.
+fn rule_kept(dry: &str) -> bool {
+    let mut lines = dry
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .peekable();
+    lines.peek().is_some()
+        && lines.all(|l| {
+            l.starts_with("Skipping adding existing rule")
+                || l.starts_with("Could not delete non-existent rule")
+        })
+}
+
 fn is_active(status: &str) -> bool {
     status.contains(" active")
 }
@@ -473,7 +489,9 @@ impl Module for Ufw {
             s.push_str("echo '==NUMBERED'; ufw status numbered 2>&1\n");
         }
         let zero_insert = args.int("insert").filter(|_| relative == "zero");
-        if ctx.check_mode && args.has("rule") && !needs_numbered {
+        // The dry run predicts check mode, and lets a real run skip a rule ufw
+        // would only skip itself.
+        if args.has("rule") && !needs_numbered {
             s.push_str(&format!(
                 "echo '==DRY'; ufw --dry-run {} 2>&1\n",
                 join_argv(&rule_argv(args, zero_insert))
@@ -533,7 +551,8 @@ impl Module for Ufw {
             let cur = current_default(&status, &conf, dir.unwrap_or("incoming"));
             planned.push((c, cur.as_deref() == Some(d)));
         }
-        planned.extend(rule_cmd.clone().map(|c| (c, false)));
+        let rule_in_force = section(&sec, "DRY").is_some_and(rule_kept);
+        planned.extend(rule_cmd.clone().map(|c| (c, rule_in_force)));
         if let Some(l) = args.str("logging") {
             let c = vec!["logging".to_string(), l.to_string()];
             planned.push((c, !logging_changes(&status, &conf, l)));
@@ -1058,12 +1077,23 @@ mod tests {
         let active = INACTIVE
             .replace("Status: inactive", "Status: active\nLogging: on (low)\nDefault: deny (incoming), allow (outgoing), disabled (routed)")
             .replace("ENABLED=no", "ENABLED=yes");
+        let exists = format!(
+            "{active}==DRY\nSkipping adding existing rule\nSkipping adding existing rule (v6)\n"
+        );
+        let recomment = format!("{active}==DRY\n*filter\n### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in comment=78\n");
+        let ssh = json!({"rule": "allow", "port": 22, "proto": "tcp"});
         let t = Templar::new();
         let scope = facts_scope(json!({}));
         for (task, status, runs) in [
+            (ssh.clone(), exists.as_str(), None),
+            (
+                ssh,
+                &recomment,
+                Some("ufw allow from any to any port 22 proto tcp"),
+            ),
             (
                 json!({"default": "deny", "direction": "incoming"}),
-                active.as_str(),
+                &active,
                 None,
             ),
             (json!({"state": "enabled"}), &active, None),
