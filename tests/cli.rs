@@ -363,7 +363,7 @@ fn bad_input_names_file_line_and_column() {
         ),
         (
             "bad_param.yml",
-            "Unsupported parameters for (copy) module: contnet",
+            "bad_param.yml:5:9: copy: Unsupported parameters for (copy) module: contnet",
         ),
         (
             "bad_keyword.yml",

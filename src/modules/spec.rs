@@ -119,16 +119,19 @@ impl ModuleSpec {
             .find(|p| p.name == key || p.aliases.contains(&key))
     }
 
+    /// Keys that name no parameter of the module.
+    pub fn unknown_keys<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+        if self.open_keys {
+            return Vec::new();
+        }
+        keys.into_iter()
+            .filter(|k| !(self.free_form && *k == "_raw_params") && self.param(k).is_none())
+            .collect()
+    }
+
     /// Load-time check: every key is a known parameter (values may be templates).
     pub fn check_keys(&self, args: &Map<String, Value>) -> Result<(), String> {
-        if self.open_keys {
-            return Ok(());
-        }
-        let unknown: Vec<&str> = args
-            .keys()
-            .filter(|k| !(self.free_form && k.as_str() == "_raw_params") && self.param(k).is_none())
-            .map(String::as_str)
-            .collect();
+        let unknown = self.unknown_keys(args.keys().map(String::as_str));
         if unknown.is_empty() {
             return Ok(());
         }

@@ -768,10 +768,21 @@ fn load_task(
                 perr(file, knode, format!("couldn't resolve module/action '{name}'. This often indicates a misspelling, missing collection, or incorrect module path."))
             })?;
             let args = raw_args(module.spec().free_form)?;
-            module
-                .spec()
-                .check_keys(&args)
-                .map_err(|e| perr(file, vnode, format!("{name}: {e}")))?;
+            module.spec().check_keys(&args).map_err(|e| {
+                // Point at the first unknown key when the arguments are a mapping.
+                let at = match &vnode.kind {
+                    Kind::Map(entries) => entries
+                        .iter()
+                        .map(|(k, _)| k)
+                        .find(|k| match &k.kind {
+                            Kind::Str(s) => !module.spec().unknown_keys([s.as_str()]).is_empty(),
+                            _ => false,
+                        })
+                        .unwrap_or(vnode),
+                    _ => vnode,
+                };
+                perr(file, at, format!("{name}: {e}"))
+            })?;
             task.action = Action::Module {
                 module: module.spec().name.to_string(),
                 args,
