@@ -11,20 +11,11 @@ use crate::connection::quote;
 /// Parameters shared by modules that place a file (copy, template).
 #[macro_export]
 macro_rules! with_file_params {
-    ($($p:expr),* $(,)?) => {&[$($p,)*
+    ($($p:expr),* $(,)?) => {$crate::with_attr_params![$($p,)*
     $crate::modules::Param::new("dest", $crate::modules::Kind::Path, "Remote absolute path where the file is placed.").required(),
-    $crate::modules::Param::new("mode", $crate::modules::Kind::Mode, "Permissions of the file (octal or symbolic)."),
-    $crate::modules::Param::new("owner", $crate::modules::Kind::Str, "Owner of the file."),
-    $crate::modules::Param::new("group", $crate::modules::Kind::Str, "Group of the file."),
     $crate::modules::Param::new("backup", $crate::modules::Kind::Bool, "Keep a timestamped copy of the old file.").default("no"),
     $crate::modules::Param::new("force", $crate::modules::Kind::Bool, "Replace the file when contents differ (no: only when absent).").default("yes"),
     $crate::modules::Param::new("validate", $crate::modules::Kind::Str, "Command to validate the new file before it is placed; %s is the temporary file."),
-    $crate::modules::Param::new("unsafe_writes", $crate::modules::Kind::Bool, "Accepted for compatibility."),
-    $crate::modules::Param::new("attributes", $crate::modules::Kind::Str, "Not supported (accepted when empty).").aliases(&["attr"]),
-    $crate::modules::Param::new("setype", $crate::modules::Kind::Str, "Accepted for compatibility."),
-    $crate::modules::Param::new("seuser", $crate::modules::Kind::Str, "Accepted for compatibility."),
-    $crate::modules::Param::new("serole", $crate::modules::Kind::Str, "Accepted for compatibility."),
-    $crate::modules::Param::new("selevel", $crate::modules::Kind::Str, "Accepted for compatibility."),
     ]};
 }
 

@@ -12,7 +12,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     ..ModuleSpec::new(
         "file",
         "Manage files, directories, symlinks and their attributes.",
-        &[
+        crate::with_compat_attr_params![
             Param::new("path", Kind::Path, "Path to manage.").aliases(&["dest", "name"]).required(),
             Param::new("state", Kind::Str, "file, directory, link, hard, touch or absent (default: the current state, or file).")
                 .choices(&["file", "directory", "link", "hard", "touch", "absent"]),
@@ -27,12 +27,6 @@ pub static SPEC: ModuleSpec = ModuleSpec {
             Param::new("access_time", Kind::Str, "touch: 'now', 'preserve' or a time."),
             Param::new("modification_time_format", Kind::Str, "Accepted for compatibility."),
             Param::new("access_time_format", Kind::Str, "Accepted for compatibility."),
-            Param::new("attributes", Kind::Str, "Not supported (accepted when empty).").aliases(&["attr"]),
-            Param::new("selevel", Kind::Str, "Accepted for compatibility."),
-            Param::new("serole", Kind::Str, "Accepted for compatibility."),
-            Param::new("setype", Kind::Str, "Accepted for compatibility."),
-            Param::new("seuser", Kind::Str, "Accepted for compatibility."),
-            Param::new("unsafe_writes", Kind::Bool, "Accepted for compatibility."),
         ],
     )
 };

@@ -12,7 +12,7 @@ use crate::connection::quote;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
     example: "- ansible.builtin.get_url:\n    url: https://example.com/release/app-1.2.tar.gz\n    dest: /opt/app-1.2.tar.gz\n    checksum: sha256:https://example.com/release/SHA256SUMS\n    mode: '0644'\n",
-    ..ModuleSpec::new("get_url", "Downloads files from HTTP, HTTPS or FTP to the target (with curl or wget on the target).", &[
+    ..ModuleSpec::new("get_url", "Downloads files from HTTP, HTTPS or FTP to the target (with curl or wget on the target).", crate::with_http_params![
         Param::new("url", Kind::Str, "HTTP, HTTPS, FTP or file URL.").required(),
         Param::new("dest", Kind::Path, "Absolute path to download to; a directory means the URL's file name.").required(),
         Param::new("tmp_dest", Kind::Path, "Directory for the temporary download (default: the destination's directory)."),
@@ -24,26 +24,10 @@ pub static SPEC: ModuleSpec = ModuleSpec {
         Param::new("validate_certs", Kind::Bool, "Verify TLS certificates.").default("yes"),
         Param::new("url_username", Kind::Str, "User name for HTTP authentication.").aliases(&["username"]),
         Param::new("url_password", Kind::Str, "Password for HTTP authentication (sent to curl on stdin, never in argv).").aliases(&["password"]),
-        Param::new("force_basic_auth", Kind::Bool, "Send Basic credentials with the first request instead of after a 401.").default("no"),
-        Param::new("use_proxy", Kind::Bool, "Use proxies from the environment.").default("yes"),
-        Param::new("http_agent", Kind::Str, "User-Agent header.").default("ansible-httpget"),
-        Param::new("client_cert", Kind::Path, "PEM client certificate."),
-        Param::new("client_key", Kind::Path, "PEM client key."),
-        Param::new("ca_path", Kind::Path, "PEM CA bundle to verify the server with."),
-        Param::new("ciphers", Kind::List, "TLS ciphers to use."),
-        Param::new("use_gssapi", Kind::Bool, "Use GSSAPI (Negotiate) authentication.").default("no"),
-        Param::new("use_netrc", Kind::Bool, "Read credentials from ~/.netrc when present.").default("yes"),
-        Param::new("unredirected_headers", Kind::List, "Accepted; curl already keeps credentials from other hosts on redirects."),
         Param::new("decompress", Kind::Bool, "Accepted for compatibility (the body is saved as sent).").default("yes"),
         Param::new("mode", Kind::Mode, "Permissions of the file (octal or symbolic)."),
         Param::new("owner", Kind::Str, "Owner of the file."),
         Param::new("group", Kind::Str, "Group of the file."),
-        Param::new("unsafe_writes", Kind::Bool, "Accepted for compatibility."),
-        Param::new("attributes", Kind::Str, "Accepted for compatibility.").aliases(&["attr"]),
-        Param::new("setype", Kind::Str, "Accepted for compatibility."),
-        Param::new("seuser", Kind::Str, "Accepted for compatibility."),
-        Param::new("serole", Kind::Str, "Accepted for compatibility."),
-        Param::new("selevel", Kind::Str, "Accepted for compatibility."),
     ])
 };
 

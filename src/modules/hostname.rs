@@ -263,8 +263,6 @@ impl Module for Hostname {
 mod tests {
     use super::*;
     use crate::connection::recording::Recording;
-    use crate::modules::testutil::{ctx_on, facts_scope};
-    use crate::template::Templar;
     use serde_json::json;
 
     #[test]
@@ -294,14 +292,16 @@ mod tests {
         assert_eq!(permanent_content("debian", None, "box"), "box\n");
     }
 
-    async fn run(rec: &Recording, args: Value, check: bool) -> ModResult {
-        let templar = Templar::new();
-        let scope = facts_scope(crate::modules::systemd::rhel9_facts());
-        let ctx = ctx_on(rec, &templar, &scope, check, true);
-        let a = SPEC
-            .validate(args.as_object().unwrap().clone())
-            .map_err(ModError::fail)?;
-        Hostname.run(&a, &ctx).await
+    async fn run(rec: &Recording, args: serde_json::Value, check: bool) -> ModResult {
+        crate::modules::testutil::run_on(
+            rec,
+            &Hostname,
+            args,
+            Some(crate::modules::systemd::rhel9_facts()),
+            check,
+            true,
+        )
+        .await
     }
 
     #[tokio::test]

@@ -205,40 +205,27 @@ fn finish_failed(o: Outcome, info: Value) -> ModResult {
 mod tests {
     use super::*;
     use crate::connection::recording::Recording;
-    use crate::modules::testutil::{ctx_on, field};
-    use crate::template::{Scope, Templar};
+    use crate::modules::testutil::{field, http_line};
     use base64::Engine;
     use serde_json::json;
 
-    fn line(status: u16, body: &str) -> String {
-        format!(
-            "@@FERRY-HTTP|0|{status}||{}|\n",
-            base64::engine::general_purpose::STANDARD.encode(body)
-        )
-    }
-
     async fn run(rec: &Recording, args: serde_json::Value, check: bool) -> ModResult {
-        let (t, s) = (Templar::new(), Scope::new());
-        let ctx = ctx_on(rec, &t, &s, check, false);
-        let a = SPEC
-            .validate(args.as_object().unwrap().clone())
-            .map_err(ModError::fail)?;
-        JenkinsBuild.run(&a, &ctx).await
+        crate::modules::testutil::run_on(rec, &JenkinsBuild, args, None, check, false).await
     }
 
     #[tokio::test]
     async fn triggers_with_parameters_and_waits_for_success() {
         let rec = Recording::new();
-        rec.on("buildWithParameters", 0, &line(201, ""));
+        rec.on("buildWithParameters", 0, &http_line(201, ""));
         rec.on(
             "/job/train/7/api/json",
             0,
-            &line(200, r#"{"number":7,"building":false,"result":"SUCCESS"}"#),
+            &http_line(200, r#"{"number":7,"building":false,"result":"SUCCESS"}"#),
         );
         rec.on(
             "/job/train/api/json",
             0,
-            &line(200, r#"{"nextBuildNumber":7}"#),
+            &http_line(200, r#"{"nextBuildNumber":7}"#),
         );
         let o = run(
             &rec,
@@ -265,7 +252,7 @@ mod tests {
         rec2.on(
             "/job/train/api/json",
             0,
-            &line(200, r#"{"nextBuildNumber":7}"#),
+            &http_line(200, r#"{"nextBuildNumber":7}"#),
         );
         let o = run(&rec2, json!({"name": "train"}), true).await.unwrap();
         assert!(o.changed);
@@ -275,16 +262,16 @@ mod tests {
     #[tokio::test]
     async fn unstable_build_fails_the_task_and_stopped_is_idempotent() {
         let rec = Recording::new();
-        rec.on("/job/train/build", 0, &line(201, ""));
+        rec.on("/job/train/build", 0, &http_line(201, ""));
         rec.on(
             "/job/train/3/api/json",
             0,
-            &line(200, r#"{"number":3,"building":false,"result":"UNSTABLE"}"#),
+            &http_line(200, r#"{"number":3,"building":false,"result":"UNSTABLE"}"#),
         );
         rec.on(
             "/job/train/api/json",
             0,
-            &line(200, r#"{"nextBuildNumber":3}"#),
+            &http_line(200, r#"{"nextBuildNumber":3}"#),
         );
         match run(
             &rec,
@@ -319,11 +306,11 @@ mod tests {
     #[tokio::test]
     async fn absent_deletes_only_an_existing_build() {
         let rec = Recording::new();
-        rec.on("/5/doDelete", 0, &line(302, ""));
+        rec.on("/5/doDelete", 0, &http_line(302, ""));
         rec.on(
             "/job/a/job/b/5/api/json",
             0,
-            &line(200, r#"{"number":5,"building":false,"result":"SUCCESS"}"#),
+            &http_line(200, r#"{"number":5,"building":false,"result":"SUCCESS"}"#),
         );
         let o = run(
             &rec,
@@ -335,7 +322,7 @@ mod tests {
         assert!(o.changed);
         assert!(rec.ran("/job/a/job/b/5/doDelete"));
         let rec = Recording::new();
-        rec.on("api/json", 0, &line(404, ""));
+        rec.on("api/json", 0, &http_line(404, ""));
         let o = run(
             &rec,
             json!({"name": "a/b", "state": "absent", "build_number": 5}),

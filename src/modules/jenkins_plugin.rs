@@ -380,36 +380,23 @@ impl Module for JenkinsPlugin {
 mod tests {
     use super::*;
     use crate::connection::recording::Recording;
-    use crate::modules::testutil::{ctx_on, field};
-    use crate::template::{Scope, Templar};
+    use crate::modules::testutil::{field, http_line};
     use base64::Engine;
     use serde_json::json;
-
-    fn line(status: u16, body: &str) -> String {
-        format!(
-            "@@FERRY-HTTP|0|{status}||{}|\n",
-            base64::engine::general_purpose::STANDARD.encode(body)
-        )
-    }
 
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
     const LIST: &str =
         r#"{"plugins":[{"shortName":"git","version":"5.2.1","enabled":true,"pinned":false}]}"#;
 
     async fn run(rec: &Recording, args: serde_json::Value, check: bool) -> ModResult {
-        let (t, s) = (Templar::new(), Scope::new());
-        let ctx = ctx_on(rec, &t, &s, check, false);
-        let a = SPEC
-            .validate(args.as_object().unwrap().clone())
-            .map_err(ModError::fail)?;
-        JenkinsPlugin.run(&a, &ctx).await
+        crate::modules::testutil::run_on(rec, &JenkinsPlugin, args, None, check, false).await
     }
 
     #[tokio::test]
     async fn new_plugin_is_deployed_by_jenkins_with_dependencies() {
         let rec = Recording::new();
-        rec.on("/scriptText", 0, &line(200, ""));
-        rec.on("pluginManager/api/json", 0, &line(200, LIST));
+        rec.on("/scriptText", 0, &http_line(200, ""));
+        rec.on("pluginManager/api/json", 0, &http_line(200, LIST));
         let o = run(
             &rec,
             json!({"name": "email-ext", "url_username": "admin", "url_password": "pw"}),
@@ -439,13 +426,13 @@ mod tests {
         let rec = Recording::new();
         rec.on("echo NONE", 0, &format!("{SHA}\n"));
         rec.on("stat -c", 0, "");
-        rec.on("pluginManager/api/json", 0, &line(200, LIST));
+        rec.on("pluginManager/api/json", 0, &http_line(200, LIST));
         let o = run(&rec, json!({"name": "git"}), false).await.unwrap();
         assert!(!o.changed);
         assert!(!rec.ran("/scriptText") && !rec.ran("curl -fsSL"));
         // Check mode never deploys.
         let rec = Recording::new();
-        rec.on("pluginManager/api/json", 0, &line(200, LIST));
+        rec.on("pluginManager/api/json", 0, &http_line(200, LIST));
         let o = run(&rec, json!({"name": "email-ext"}), true).await.unwrap();
         assert!(o.changed);
         assert_eq!(rec.scripts().len(), 1);
@@ -459,7 +446,7 @@ mod tests {
             0,
             "URL|http://127.0.0.1:8080/u/download/plugins/git/5.0.0/git.hpi\nCHANGED\n",
         );
-        rec.on("pluginManager/api/json", 0, &line(200, LIST));
+        rec.on("pluginManager/api/json", 0, &http_line(200, LIST));
         let o = run(&rec, json!({"name": "git", "version": "5.0.0", "updates_url": ["http://127.0.0.1:8080/u/"], "mode": "0640"}), false).await.unwrap();
         assert!(o.changed);
         assert_eq!(field(&o, "installed_version"), "5.2.1");
@@ -477,7 +464,7 @@ mod tests {
         );
         let rec = Recording::new();
         rec.on("sha1sum", 0, "SAME\n");
-        rec.on("pluginManager/api/json", 0, &line(200, LIST));
+        rec.on("pluginManager/api/json", 0, &http_line(200, LIST));
         run(&rec, json!({"name": "git"}), false).await.unwrap();
         assert!(rec.ran("mode=644\n"), "default mode 0644");
         // In check mode the script downloads to /tmp and moves nothing.
@@ -522,7 +509,7 @@ mod tests {
         rec.on("echo NONE", 0, &format!("{SHA}\n"));
         rec.on("update-center.json", 0, &uc(&b64));
         rec.on("stat -c", 0, "");
-        rec.on("pluginManager/api/json", 0, &line(200, LIST));
+        rec.on("pluginManager/api/json", 0, &http_line(200, LIST));
         let o = run(
             &rec,
             json!({"name": "git", "state": "latest", "updates_url": ["http://u"]}),
@@ -543,7 +530,7 @@ mod tests {
             0,
             "URL|http://u/latest/git.hpi\nCHANGED\n",
         );
-        rec.on("pluginManager/api/json", 0, &line(200, LIST));
+        rec.on("pluginManager/api/json", 0, &http_line(200, LIST));
         let o = run(
             &rec,
             json!({"name": "git", "state": "latest", "updates_url": ["http://u"]}),
@@ -558,9 +545,9 @@ mod tests {
     #[tokio::test]
     async fn enable_disable_absent() {
         let rec = Recording::new();
-        rec.on("makeDisabled", 0, &line(302, ""));
-        rec.on("doUninstall", 0, &line(302, ""));
-        rec.on("pluginManager/api/json", 0, &line(200, LIST));
+        rec.on("makeDisabled", 0, &http_line(302, ""));
+        rec.on("doUninstall", 0, &http_line(302, ""));
+        rec.on("pluginManager/api/json", 0, &http_line(200, LIST));
         assert!(
             !run(&rec, json!({"name": "git", "state": "enabled"}), false)
                 .await

@@ -127,25 +127,12 @@ impl Module for JenkinsScript {
 mod tests {
     use super::*;
     use crate::connection::recording::Recording;
-    use crate::modules::testutil::{ctx_on, field};
-    use crate::template::{Scope, Templar};
+    use crate::modules::testutil::{field, http_line};
     use base64::Engine;
     use serde_json::json;
 
-    fn line(status: u16, body: &str) -> String {
-        format!(
-            "@@FERRY-HTTP|0|{status}||{}|\n",
-            base64::engine::general_purpose::STANDARD.encode(body)
-        )
-    }
-
     async fn run(rec: &Recording, args: serde_json::Value, check: bool) -> ModResult {
-        let (t, s) = (Templar::new(), Scope::new());
-        let ctx = ctx_on(rec, &t, &s, check, false);
-        let a = SPEC
-            .validate(args.as_object().unwrap().clone())
-            .map_err(ModError::fail)?;
-        JenkinsScript.run(&a, &ctx).await
+        crate::modules::testutil::run_on(rec, &JenkinsScript, args, None, check, false).await
     }
 
     #[test]
@@ -165,7 +152,7 @@ mod tests {
     #[tokio::test]
     async fn posts_the_script_and_returns_output() {
         let rec = Recording::new();
-        rec.on("/scriptText", 0, &line(200, "hello bob\n"));
+        rec.on("/scriptText", 0, &http_line(200, "hello bob\n"));
         let o = run(&rec, json!({"script": "println \"hello $who\"", "args": {"who": "bob"}, "user": "admin", "password": "pw"}), false).await.unwrap();
         assert!(o.changed);
         assert_eq!(field(&o, "output"), "hello bob\n");
@@ -185,7 +172,7 @@ mod tests {
         rec.on(
             "/scriptText",
             0,
-            &line(
+            &http_line(
                 200,
                 "java.lang.Exception: boom\n\tat Script1.run(Script1.groovy:1)\n",
             ),

@@ -11,6 +11,24 @@ use serde_json::{Map, Value};
 use super::{Args, ModError};
 use crate::connection::quote;
 
+/// HTTP client parameters `get_url` and `uri` share (Ansible's `url_argument_spec`),
+/// after the module's own, then the compatibility file attributes.
+#[macro_export]
+macro_rules! with_http_params {
+    ($($p:expr),* $(,)?) => {$crate::with_compat_attr_params![$($p,)*
+    $crate::modules::Param::new("force_basic_auth", $crate::modules::Kind::Bool, "Send Basic credentials with the first request instead of after a 401.").default("no"),
+    $crate::modules::Param::new("use_proxy", $crate::modules::Kind::Bool, "Use proxies from the environment.").default("yes"),
+    $crate::modules::Param::new("http_agent", $crate::modules::Kind::Str, "User-Agent header.").default("ansible-httpget"),
+    $crate::modules::Param::new("client_cert", $crate::modules::Kind::Path, "PEM client certificate."),
+    $crate::modules::Param::new("client_key", $crate::modules::Kind::Path, "PEM client key."),
+    $crate::modules::Param::new("ca_path", $crate::modules::Kind::Path, "PEM CA bundle to verify the server with."),
+    $crate::modules::Param::new("ciphers", $crate::modules::Kind::List, "TLS ciphers to use."),
+    $crate::modules::Param::new("use_gssapi", $crate::modules::Kind::Bool, "Use GSSAPI (Negotiate) authentication.").default("no"),
+    $crate::modules::Param::new("use_netrc", $crate::modules::Kind::Bool, "Read credentials from ~/.netrc when present.").default("yes"),
+    $crate::modules::Param::new("unredirected_headers", $crate::modules::Kind::List, "Accepted; curl already keeps credentials from other hosts on redirects."),
+    ]};
+}
+
 /// One HTTP request, as modules describe it.
 #[derive(Debug, Clone, Default)]
 pub struct HttpReq {

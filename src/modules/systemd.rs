@@ -374,21 +374,14 @@ pub(crate) fn rhel9_facts() -> Value {
 mod tests {
     use super::*;
     use crate::connection::recording::Recording;
-    use crate::modules::testutil::{ctx_on, facts_scope};
-    use crate::template::Templar;
     use serde_json::json;
 
     const SHOW_RUNNING: &str = "Id=nginx.service\nLoadState=loaded\nActiveState=active\nSubState=running\nUnitFileState=enabled\nExecStart={ path=/usr/sbin/nginx ; argv[]=/usr/sbin/nginx ;\n status=0/0 }\nDescription=The nginx {HTTP} server\n";
     const SHOW_STOPPED: &str = "Id=nginx.service\nLoadState=loaded\nActiveState=inactive\nSubState=dead\nUnitFileState=disabled\n";
 
-    async fn run(rec: &Recording, args: Value, check: bool) -> ModResult {
-        let templar = Templar::new();
-        let scope = facts_scope(rhel9_facts());
-        let ctx = ctx_on(rec, &templar, &scope, check, false);
-        let a = SPEC
-            .validate(args.as_object().unwrap().clone())
-            .map_err(ModError::fail)?;
-        Systemd.run(&a, &ctx).await
+    async fn run(rec: &Recording, args: serde_json::Value, check: bool) -> ModResult {
+        crate::modules::testutil::run_on(rec, &Systemd, args, Some(rhel9_facts()), check, false)
+            .await
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::{Ctx, ModResult, Module, Outcome};
+use super::{Ctx, ModError, ModResult, Module, Outcome};
 use crate::connection::local::Local;
 use crate::template::{Scope, Templar};
 
@@ -126,6 +126,35 @@ pub fn ctx_on<'a>(
         no_log: false,
         memo: None,
     }
+}
+
+/// Runs `m` on a recording (or any) connection with `args` checked by its spec,
+/// in a scope holding `facts` (`None`: an empty scope).
+pub async fn run_on(
+    conn: &dyn crate::connection::Connection,
+    m: &dyn Module,
+    args: Value,
+    facts: Option<Value>,
+    check_mode: bool,
+    diff_mode: bool,
+) -> ModResult {
+    let templar = Templar::new();
+    let scope = facts.map(facts_scope).unwrap_or_default();
+    let ctx = ctx_on(conn, &templar, &scope, check_mode, diff_mode);
+    let a = m
+        .spec()
+        .validate(args.as_object().cloned().unwrap_or_default())
+        .map_err(ModError::fail)?;
+    m.run(&a, &ctx).await
+}
+
+/// One response line of the jenkins modules' request script (`jenkins_api`).
+pub fn http_line(status: u16, body: &str) -> String {
+    use base64::Engine;
+    format!(
+        "@@FERRY-HTTP|0|{status}||{}|\n",
+        base64::engine::general_purpose::STANDARD.encode(body)
+    )
 }
 
 /// A scope holding facts as the engine exposes them (`ansible_facts` and `ansible_*`),

@@ -7,19 +7,27 @@ use super::util::{self, Place, RStat};
 use super::{file, Args, Ctx, ModError, ModResult};
 use crate::connection::quote;
 
-/// Common file attribute parameters (`add_file_common_args` in Ansible).
+/// File attributes accepted for compatibility (`unsafe_writes`, `attributes`,
+/// SELinux contexts): part of Ansible's `add_file_common_args`.
 #[macro_export]
-macro_rules! with_attr_params {
+macro_rules! with_compat_attr_params {
     ($($p:expr),* $(,)?) => {&[$($p,)*
-    $crate::modules::Param::new("mode", $crate::modules::Kind::Mode, "Permissions of the file (octal or symbolic)."),
-    $crate::modules::Param::new("owner", $crate::modules::Kind::Str, "Owner of the file."),
-    $crate::modules::Param::new("group", $crate::modules::Kind::Str, "Group of the file."),
     $crate::modules::Param::new("unsafe_writes", $crate::modules::Kind::Bool, "Accepted for compatibility."),
-    $crate::modules::Param::new("attributes", $crate::modules::Kind::Str, "Not supported (accepted when empty).").aliases(&["attr"]),
+    $crate::modules::Param::new("attributes", $crate::modules::Kind::Str, "Accepted for compatibility (chattr attributes are not set).").aliases(&["attr"]),
     $crate::modules::Param::new("setype", $crate::modules::Kind::Str, "Accepted for compatibility."),
     $crate::modules::Param::new("seuser", $crate::modules::Kind::Str, "Accepted for compatibility."),
     $crate::modules::Param::new("serole", $crate::modules::Kind::Str, "Accepted for compatibility."),
     $crate::modules::Param::new("selevel", $crate::modules::Kind::Str, "Accepted for compatibility."),
+    ]};
+}
+
+/// Common file attribute parameters (`add_file_common_args` in Ansible).
+#[macro_export]
+macro_rules! with_attr_params {
+    ($($p:expr),* $(,)?) => {$crate::with_compat_attr_params![$($p,)*
+    $crate::modules::Param::new("mode", $crate::modules::Kind::Mode, "Permissions of the file (octal or symbolic)."),
+    $crate::modules::Param::new("owner", $crate::modules::Kind::Str, "Owner of the file."),
+    $crate::modules::Param::new("group", $crate::modules::Kind::Str, "Group of the file."),
     ]};
 }
 

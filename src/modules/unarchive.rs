@@ -14,7 +14,7 @@ use crate::connection::{join_argv, quote};
 
 pub static SPEC: ModuleSpec = ModuleSpec {
     example: "- ansible.builtin.unarchive:\n    src: app-1.2.tar.gz\n    dest: /opt/app\n    owner: app\n    extra_opts: [--strip-components=1]\n",
-    ..ModuleSpec::new("unarchive", "Unpacks an archive (tar, tar.gz/bz2/xz/zst, zip) into a directory on the target.", &[
+    ..ModuleSpec::new("unarchive", "Unpacks an archive (tar, tar.gz/bz2/xz/zst, zip) into a directory on the target.", crate::with_compat_attr_params![
         Param::new("src", Kind::Str, "Archive on the controller (searched in files/), on the target with remote_src, or a URL (with remote_src).").required(),
         Param::new("dest", Kind::Path, "Existing directory to unpack into.").required(),
         Param::new("remote_src", Kind::Bool, "src is on the target (or a URL downloaded by the target).").default("no"),
@@ -31,12 +31,6 @@ pub static SPEC: ModuleSpec = ModuleSpec {
         Param::new("validate_certs", Kind::Bool, "Verify TLS certificates when src is a URL.").default("yes"),
         Param::new("decrypt", Kind::Bool, "Accepted for compatibility.").default("yes"),
         Param::new("io_buffer_size", Kind::Int, "Accepted for compatibility."),
-        Param::new("unsafe_writes", Kind::Bool, "Accepted for compatibility."),
-        Param::new("attributes", Kind::Str, "Accepted for compatibility.").aliases(&["attr"]),
-        Param::new("setype", Kind::Str, "Accepted for compatibility."),
-        Param::new("seuser", Kind::Str, "Accepted for compatibility."),
-        Param::new("serole", Kind::Str, "Accepted for compatibility."),
-        Param::new("selevel", Kind::Str, "Accepted for compatibility."),
     ])
 };
 

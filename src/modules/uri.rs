@@ -13,7 +13,7 @@ use crate::connection::quote;
 pub static SPEC: ModuleSpec = ModuleSpec {
     mutually_exclusive: &[&["body", "src"]],
     example: "- ansible.builtin.uri:\n    url: http://127.0.0.1:8080/api/health\n    method: POST\n    body_format: json\n    body: {name: web}\n    status_code: [200, 201]\n    return_content: true\n  register: health\n",
-    ..ModuleSpec::new("uri", "Interacts with web services (curl on the target).", &[
+    ..ModuleSpec::new("uri", "Interacts with web services (curl on the target).", crate::with_http_params![
         Param::new("url", Kind::Str, "HTTP or HTTPS URL.").required(),
         Param::new("method", Kind::Str, "HTTP method (upper case).").default("GET"),
         Param::new("body", Kind::Raw, "Request body; with body_format json/form-urlencoded a data structure is encoded."),
@@ -30,29 +30,13 @@ pub static SPEC: ModuleSpec = ModuleSpec {
         Param::new("timeout", Kind::Int, "Seconds without progress before the request fails.").default("30"),
         Param::new("url_username", Kind::Str, "User name for HTTP authentication.").aliases(&["user"]),
         Param::new("url_password", Kind::Str, "Password for HTTP authentication (sent on stdin, never in argv).").aliases(&["password"]),
-        Param::new("force_basic_auth", Kind::Bool, "Send Basic credentials with the first request instead of after a 401.").default("no"),
         Param::new("validate_certs", Kind::Bool, "Verify TLS certificates.").default("yes"),
         Param::new("unix_socket", Kind::Path, "Connect through this Unix socket."),
-        Param::new("use_proxy", Kind::Bool, "Use proxies from the environment.").default("yes"),
-        Param::new("http_agent", Kind::Str, "User-Agent header.").default("ansible-httpget"),
-        Param::new("client_cert", Kind::Path, "PEM client certificate."),
-        Param::new("client_key", Kind::Path, "PEM client key."),
-        Param::new("ca_path", Kind::Path, "PEM CA bundle to verify the server with."),
-        Param::new("ciphers", Kind::List, "TLS ciphers to use."),
-        Param::new("use_gssapi", Kind::Bool, "Use GSSAPI (Negotiate) authentication.").default("no"),
-        Param::new("use_netrc", Kind::Bool, "Read credentials from ~/.netrc when present.").default("yes"),
-        Param::new("unredirected_headers", Kind::List, "Accepted; curl already keeps credentials from other hosts on redirects."),
         Param::new("decompress", Kind::Bool, "Accepted for compatibility.").default("yes"),
         Param::new("force", Kind::Bool, "Accepted for compatibility (no effect).").default("no"),
         Param::new("mode", Kind::Mode, "Permissions of dest."),
         Param::new("owner", Kind::Str, "Owner of dest."),
         Param::new("group", Kind::Str, "Group of dest."),
-        Param::new("unsafe_writes", Kind::Bool, "Accepted for compatibility."),
-        Param::new("attributes", Kind::Str, "Accepted for compatibility.").aliases(&["attr"]),
-        Param::new("setype", Kind::Str, "Accepted for compatibility."),
-        Param::new("seuser", Kind::Str, "Accepted for compatibility."),
-        Param::new("serole", Kind::Str, "Accepted for compatibility."),
-        Param::new("selevel", Kind::Str, "Accepted for compatibility."),
     ])
 };
 

@@ -67,7 +67,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     ..ModuleSpec::new(
         "yum_repository",
         "Add or remove a yum/dnf repository section in /etc/yum.repos.d/<file>.repo. Tested with recorded commands only (no Red Hat host in ferry's lab).",
-        &[
+        crate::with_compat_attr_params![
             Param::new("name", Kind::Str, "Repository id (the section name).").required(),
             Param::new("description", Kind::Str, "Human-readable name (written as `name =`); required with state=present."),
             Param::new("baseurl", Kind::List, "URL(s) of the repository."),
@@ -122,12 +122,6 @@ pub static SPEC: ModuleSpec = ModuleSpec {
             Param::new("mode", Kind::Mode, "Mode of the repo file."),
             Param::new("owner", Kind::Str, "Owner of the repo file."),
             Param::new("group", Kind::Str, "Group of the repo file."),
-            Param::new("attributes", Kind::Str, "Accepted for compatibility.").aliases(&["attr"]),
-            Param::new("selevel", Kind::Str, "Accepted for compatibility."),
-            Param::new("serole", Kind::Str, "Accepted for compatibility."),
-            Param::new("setype", Kind::Str, "Accepted for compatibility."),
-            Param::new("seuser", Kind::Str, "Accepted for compatibility."),
-            Param::new("unsafe_writes", Kind::Bool, "Accepted for compatibility."),
         ],
     )
 };
