@@ -603,6 +603,21 @@ fn ansible_cfg_sets_managed_string_and_inventory_ignores() {
         .contains("broken.off:1:1");
 }
 
+/// What `async` cannot do in ferry fails clearly, on the task.
+#[test]
+fn async_limits_are_said_on_the_task() {
+    let p = Project::new();
+    p.file("inventory", INV).file(
+        "p.yml",
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - copy: content=x dest={{ playbook_dir }}/x\n      async: 10\n      poll: 0\n      ignore_errors: true\n    - command: echo hi\n      async: soon\n",
+    );
+    let out = p.playbook("p.yml", &["-i", "inventory"]);
+    out.code(2)
+        .contains("for command and shell only, not copy")
+        .contains("async must be a whole number of seconds, got \\\"soon\\\"");
+    assert!(!p.path("x").exists());
+}
+
 #[test]
 fn play_and_role_keywords_reach_tasks_inside_blocks() {
     let p = Project::new();

@@ -437,3 +437,93 @@ fn hostname_sets_etc_hostname_and_the_kernel_name() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// `async` + `poll: 0` leaves a job running on the host (it outlives ferry's
+/// run); `async_status` reports it running, then finished with the command's
+/// result; `async` bounds the job's time; `poll > 0` waits at most `async`.
+#[test]
+fn async_jobs_outlive_the_run_and_async_status_reads_them() {
+    let Some(dir) = lab() else { return };
+    let p = project(
+        &dir,
+        r#"
+- hosts: lab-1
+  gather_facts: false
+  tasks:
+    - shell: sleep 2; echo "out:$(id -un)"; echo err >&2; exit 3
+      async: 30
+      poll: 0
+      register: job
+    - async_status: jid={{ job.ansible_job_id }}
+      register: early
+    - async_status: jid={{ job.ansible_job_id }}
+      register: done
+      until: done.finished
+      retries: 40
+      delay: 0.25
+      failed_when: done.finished and done.rc != 3
+    - shell: sleep 30
+      async: 1
+      poll: 0
+      become: true
+      register: slow
+    - async_status: jid={{ slow.ansible_job_id }}
+      become: true
+      register: slowdone
+      until: slowdone.finished
+      retries: 40
+      delay: 0.25
+      failed_when: false
+    - command: sleep 5
+      async: 1
+      poll: 1
+      register: waited
+      ignore_errors: true
+    - command: echo hi
+      async: 10
+      poll: 2
+      register: quick
+    - async_status: jid={{ job.ansible_job_id }} mode=cleanup
+    - async_status: jid={{ job.ansible_job_id }}
+      register: gone
+      ignore_errors: true
+    - assert:
+        that:
+          - job.changed and job.started == 1 and job.finished == 0
+          - early.finished == 0 and not early.changed
+          - done.finished == 1 and done.rc == 3 and done.stdout == 'out:deploy' and done.stderr == 'err'
+          - done.cmd == 'sleep 2; echo "out:$(id -un)"; echo err >&2; exit 3' and done.changed
+          - slowdone.finished == 1 and slowdone.msg == 'Job reached maximum time limit of 1 seconds.'
+          - waited is failed and waited.msg == 'async task did not complete within the requested time - 1s'
+          - quick.stdout == 'hi' and quick.finished == 1
+          - gone is failed and gone.msg == 'could not find job'
+    - shell: sleep 1; echo late
+      async: 60
+      poll: 0
+      register: late
+    - debug: msg="JID={{ late.ansible_job_id }}"
+"#,
+    );
+    let first = p.playbook("site.yml", &["-i", "inventory.ini", "-l", "lab-1"]);
+    first.success();
+    let jid = first
+        .stdout
+        .split("JID=")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("no job id:\n{}", first.stdout))
+        .to_string();
+    // The run is over and its connection closed; the job goes on.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    p.file(
+        "site.yml",
+        &format!("- hosts: lab-1\n  gather_facts: false\n  tasks:\n    - async_status: jid={jid}\n      register: r\n    - assert:\n        that: r.finished == 1 and r.stdout == 'late' and r.rc == 0\n    - async_status: jid={jid} mode=cleanup\n"),
+    );
+    p.playbook("site.yml", &["-i", "inventory.ini", "-l", "lab-1"])
+        .success();
+    assert_eq!(
+        on_host(&dir, "lab-1", "ls -A /home/deploy/.ansible_async").trim(),
+        "",
+        "cleanup left files"
+    );
+}

@@ -291,6 +291,8 @@ fn gather_task(play: &Play) -> Task {
         retries: None,
         delay: None,
         timeout: None,
+        async_: None,
+        poll: None,
         changed_when: None,
         failed_when: None,
         notify: Vec::new(),

@@ -884,6 +884,25 @@ async fn exec_once(
         Ok(d) => d.filter(|d| d != host),
         Err(e) => return fail(e),
     };
+    // `async: SECS`: with `poll: 0` the job is left running (command, shell);
+    // otherwise ferry waits for it, as Ansible's polling does, at most SECS.
+    let seconds = |v: &Option<Value>, what: &str| match render_str(run, v, scope) {
+        Ok(None) => Ok(None),
+        Ok(Some(t)) => t
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| format!("{what} must be a whole number of seconds, got {t:?}")),
+        Err(e) => Err(e),
+    };
+    let async_secs = match seconds(&task.async_, "async") {
+        Ok(s) => s.filter(|s| *s > 0),
+        Err(e) => return fail(e),
+    };
+    let poll = match seconds(&task.poll, "poll") {
+        Ok(p) => p.unwrap_or(15),
+        Err(e) => return fail(e),
+    };
     let esc = match escalation(run, task, scope) {
         Ok(b) => b,
         Err(e) => return fail(e),
@@ -949,7 +968,10 @@ async fn exec_once(
             },
             Ok(None) => None,
             Err(e) => return fail(e),
-        },
+        }
+        .into_iter()
+        .chain(async_secs.map(Duration::from_secs))
+        .min(),
         no_log: render_bool(run, &task.kw.no_log, scope)
             .ok()
             .flatten()
@@ -975,7 +997,17 @@ async fn exec_once(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let outcome = m.run(&margs, &ctx).await;
+        let started = std::time::Instant::now();
+        let outcome = match async_secs {
+            Some(secs) if poll == 0 && !ctx.check_mode => {
+                modules::async_status::start(m.spec().name, &margs, &ctx, secs).await
+            }
+            Some(secs) => {
+                let o = m.run(&margs, &ctx).await;
+                async_waited(o, secs, started.elapsed())
+            }
+            None => m.run(&margs, &ctx).await,
+        };
         let mut hr = match outcome {
             Ok(o) => outcome_result(host, o),
             Err(ModError::Unreachable(msg)) => {
@@ -1113,6 +1145,18 @@ async fn exec_once(
             }
         }
         return hr;
+    }
+}
+
+/// A task ferry waited for under `async: SECS`: Ansible's job fields, and its
+/// words when the time ran out.
+fn async_waited(o: modules::ModResult, secs: u64, took: Duration) -> modules::ModResult {
+    match o {
+        Ok(o) => Ok(o.with("finished", 1).with("started", 1)),
+        Err(ModError::Failed { .. }) if took >= Duration::from_secs(secs) => Err(ModError::fail(
+            format!("async task did not complete within the requested time - {secs}s"),
+        )),
+        Err(e) => Err(e),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `command`, `shell` and `raw`.
 
 use async_trait::async_trait;
-use chrono::Local;
+use chrono::{DateTime, Local};
 use serde_json::Value;
 
 use super::{Args, Ctx, Kind, ModError, ModResult, Module, ModuleSpec, Outcome, Param};
@@ -133,9 +133,18 @@ impl Module for Raw {
 
 const SKIP: &str = "__FERRY_SKIP__";
 
-async fn run(flavor: Flavor, args: &Args, ctx: &Ctx<'_>) -> ModResult {
+/// A command made ready to run: the remote script (guards, `chdir`, the
+/// command), its stdin, and `cmd` as the result shows it.
+struct Prepared {
+    guards: String,
+    script: String,
+    stdin: Option<Vec<u8>>,
+    cmd: Value,
+}
+
+fn prepare(flavor: &Flavor, args: &Args) -> Result<Prepared, ModError> {
     let raw = args.str("_raw_params").or_else(|| args.str("cmd"));
-    let (line, cmd_value): (String, Value) = match flavor {
+    let (line, cmd): (String, Value) = match flavor {
         Flavor::Command => {
             let argv: Vec<String> = if args.has("argv") {
                 args.list("argv")
@@ -160,36 +169,20 @@ async fn run(flavor: Flavor, args: &Args, ctx: &Ctx<'_>) -> ModResult {
             (line, Value::String(s))
         }
     };
-    let mut script = String::new();
+    let mut guards = String::new();
     if let Some(c) = args.str("creates") {
-        script.push_str(&format!(
+        guards.push_str(&format!(
             "if [ -e {} ]; then printf {SKIP}C; exit 0; fi\n",
             quote(c)
         ));
     }
     if let Some(r) = args.str("removes") {
-        script.push_str(&format!(
+        guards.push_str(&format!(
             "if [ ! -e {} ]; then printf {SKIP}R; exit 0; fi\n",
             quote(r)
         ));
     }
-    let guarded = !script.is_empty();
-    if ctx.check_mode {
-        if !guarded {
-            return Ok(Outcome {
-                skipped: true,
-                ..Outcome::ok()
-            }
-            .msg("Command would have run if not in check mode"));
-        }
-        // Only evaluate the guards.
-        let out = ctx.sh(&script).await?;
-        return Ok(
-            guard_outcome(&out.stdout_str(), args, &cmd_value).unwrap_or_else(|| {
-                Outcome::changed(true).msg("Command would have run if not in check mode")
-            }),
-        );
-    }
+    let mut script = guards.clone();
     if let Some(d) = args.str("chdir") {
         script.push_str(&format!("cd {} || exit 1\n", quote(d)));
     }
@@ -201,12 +194,79 @@ async fn run(flavor: Flavor, args: &Args, ctx: &Ctx<'_>) -> ModResult {
         }
         s.into_bytes()
     });
+    Ok(Prepared {
+        guards,
+        script,
+        stdin,
+        cmd,
+    })
+}
+
+async fn run(flavor: Flavor, args: &Args, ctx: &Ctx<'_>) -> ModResult {
+    let p = prepare(&flavor, args)?;
+    if ctx.check_mode {
+        if p.guards.is_empty() {
+            return Ok(Outcome {
+                skipped: true,
+                ..Outcome::ok()
+            }
+            .msg("Command would have run if not in check mode"));
+        }
+        // Only evaluate the guards.
+        let out = ctx.sh(&p.guards).await?;
+        return Ok(
+            guard_outcome(&out.stdout_str(), args, &p.cmd).unwrap_or_else(|| {
+                Outcome::changed(true).msg("Command would have run if not in check mode")
+            }),
+        );
+    }
     let start = Local::now();
-    let out = ctx.sh_in(&script, stdin.as_deref()).await?;
+    let out = ctx.sh_in(&p.script, p.stdin.as_deref()).await?;
     let end = Local::now();
+    Ok(finish(args, !p.guards.is_empty(), p.cmd, &out, start, end))
+}
+
+/// For a job left running (`async` with `poll: 0`): the script and stdin of
+/// `command`/`shell` (`module` names which).
+pub(crate) fn job(module: &str, args: &Args) -> Result<(String, Option<Vec<u8>>), ModError> {
+    let p = prepare(&flavor_of(module)?, args)?;
+    Ok((p.script, p.stdin))
+}
+
+/// The result of a finished job, as the module would have returned it.
+pub(crate) fn job_result(
+    module: &str,
+    args: &Args,
+    out: &crate::connection::ExecOut,
+    start: DateTime<Local>,
+    end: DateTime<Local>,
+) -> Result<Outcome, ModError> {
+    let p = prepare(&flavor_of(module)?, args)?;
+    Ok(finish(args, !p.guards.is_empty(), p.cmd, out, start, end))
+}
+
+fn flavor_of(module: &str) -> Result<Flavor, ModError> {
+    match module {
+        "command" => Ok(Flavor::Command),
+        "shell" => Ok(Flavor::Shell),
+        other => Err(ModError::fail(format!(
+            "ferry runs a job left running (async with poll: 0) for command and shell only, not {other}"
+        ))),
+    }
+}
+
+/// The result of a command that ran (or was skipped by its guards).
+fn finish(
+    args: &Args,
+    guarded: bool,
+    cmd_value: Value,
+    out: &crate::connection::ExecOut,
+    start: DateTime<Local>,
+    end: DateTime<Local>,
+) -> Outcome {
     if guarded {
         if let Some(o) = guard_outcome(&out.stdout_str(), args, &cmd_value) {
-            return Ok(o);
+            return o;
         }
     }
     let strip = args.bool("strip_empty_ends");
@@ -250,7 +310,7 @@ async fn run(flavor: Flavor, args: &Args, ctx: &Ctx<'_>) -> ModResult {
         o.failed = true;
         o.msg = Some("non-zero return code".into());
     }
-    Ok(o)
+    o
 }
 
 fn guard_outcome(stdout: &str, args: &Args, cmd: &Value) -> Option<Outcome> {

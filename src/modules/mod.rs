@@ -16,6 +16,7 @@ mod apt;
 mod apt_key;
 mod apt_repository;
 mod assert;
+pub mod async_status;
 mod authorized_key;
 mod blockinfile;
 mod command;
@@ -93,6 +94,7 @@ pub fn all() -> &'static [&'static dyn Module] {
         &apt_repository::AptRepository,
         &assert::Assert,
         &assert::Fail,
+        &async_status::AsyncStatus,
         &authorized_key::AuthorizedKey,
         &blockinfile::BlockInFile,
         &command::Command,

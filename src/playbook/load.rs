@@ -479,6 +479,8 @@ fn load_task(
         retries: None,
         delay: None,
         timeout: None,
+        async_: None,
+        poll: None,
         changed_when: None,
         failed_when: None,
         notify: Vec::new(),
@@ -526,13 +528,8 @@ fn load_task(
                 _ => return Err(perr(file, v, "args must be a mapping")),
             },
             "block" | "rescue" | "always" => is_block = true,
-            "async" | "poll" => {
-                return Err(perr(
-                    file,
-                    k,
-                    format!("'{key}' (asynchronous tasks) is not supported by ferry yet"),
-                ))
-            }
+            "async" => task.async_ = Some(yaml::to_json(v)),
+            "poll" => task.poll = Some(yaml::to_json(v)),
             "action" | "local_action" => {
                 let (name, rest) = match &v.kind {
                     Kind::Str(s) => {

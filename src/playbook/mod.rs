@@ -139,6 +139,9 @@ pub struct Task {
     pub delay: Option<Value>,
     /// `timeout:` in seconds for the task on each host.
     pub timeout: Option<Value>,
+    /// `async:` (seconds the task may take) and `poll:` (0: leave it running).
+    pub async_: Option<Value>,
+    pub poll: Option<Value>,
     pub changed_when: Option<Vec<Value>>,
     pub failed_when: Option<Vec<Value>>,
     pub notify: Vec<String>,
