@@ -72,6 +72,34 @@ pub struct Common {
     /// Read the become password from this file.
     #[arg(long = "become-password-file")]
     pub become_password_file: Option<PathBuf>,
+    /// Connect as this user (inventory variables win, as in Ansible).
+    #[arg(short = 'u', long = "user", value_name = "REMOTE_USER")]
+    pub user: Option<String>,
+    /// Connection type: ssh or local.
+    #[arg(short = 'c', long = "connection")]
+    pub connection: Option<String>,
+    /// SSH private key file.
+    #[arg(
+        long = "private-key",
+        visible_alias = "key-file",
+        value_name = "PRIVATE_KEY_FILE"
+    )]
+    pub private_key: Option<PathBuf>,
+    /// Connection timeout in seconds.
+    #[arg(short = 'T', long = "timeout")]
+    pub timeout: Option<u64>,
+    /// Arguments for every ssh connection (sftp/scp too in Ansible).
+    #[arg(long = "ssh-common-args", allow_hyphen_values = true)]
+    pub ssh_common_args: Option<String>,
+    /// Extra arguments for ssh only.
+    #[arg(long = "ssh-extra-args", allow_hyphen_values = true)]
+    pub ssh_extra_args: Option<String>,
+    /// Become this user (default root).
+    #[arg(long = "become-user")]
+    pub become_user: Option<String>,
+    /// Privilege escalation method: sudo or su.
+    #[arg(long = "become-method")]
+    pub become_method: Option<String>,
     /// Output format: human (default) or json.
     #[arg(
         long = "output",
@@ -249,14 +277,34 @@ fn config(c: &Common, acfg: &crate::config::AnsibleCfg) -> Result<RunConfig> {
         }
         _ => None,
     };
+    // Connection options on the command line: over ansible.cfg, under the
+    // inventory's variables (Ansible's precedence for command-line options).
+    let mut config_vars = acfg.vars.clone();
+    let private_key = c
+        .private_key
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    for (var, value) in [
+        ("ansible_user", c.user.clone()),
+        ("ansible_connection", c.connection.clone()),
+        ("ansible_ssh_private_key_file", private_key),
+        ("ansible_ssh_common_args", c.ssh_common_args.clone()),
+        ("ansible_ssh_extra_args", c.ssh_extra_args.clone()),
+        ("ansible_become_user", c.become_user.clone()),
+        ("ansible_become_method", c.become_method.clone()),
+    ] {
+        if let Some(v) = value {
+            config_vars.insert(var.into(), Value::String(v));
+        }
+    }
     Ok(RunConfig {
         inventory: c.inventory.clone(),
-        config_vars: acfg.vars.clone(),
+        config_vars,
         ansible_managed: acfg.ansible_managed.clone(),
         host_key_checking: acfg.host_key_checking,
         gathering: acfg.gathering.clone(),
         fact_cache,
-        connection_timeout: acfg.timeout,
+        connection_timeout: c.timeout.or(acfg.timeout),
         check: c.check,
         diff: c.diff,
         limit: c.limit.clone(),

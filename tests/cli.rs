@@ -603,6 +603,35 @@ fn ansible_cfg_sets_managed_string_and_inventory_ignores() {
         .contains("broken.off:1:1");
 }
 
+/// ansible-playbook's connection options: `-c local` runs a host with no
+/// connection variable here; `-u` and `--become-user` are defaults the
+/// inventory's variables override.
+#[test]
+fn connection_options_on_the_command_line() {
+    let p = Project::new();
+    p.file("hosts", "somehost\nother ansible_user=carol\n").file(
+        "p.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: echo ran-here\n      register: r\n    - debug: msg=\"{{ inventory_hostname }}={{ r.stdout }}/{{ ansible_user }}/{{ ansible_become_user }}\"\n",
+    );
+    let out = p.ferry(&[
+        "playbook",
+        "-i",
+        "hosts",
+        "-c",
+        "local",
+        "-u",
+        "alice",
+        "--become-user",
+        "bob",
+        "-T",
+        "5",
+        "p.yml",
+    ]);
+    out.success()
+        .contains("somehost=ran-here/alice/bob")
+        .contains("other=ran-here/carol/bob");
+}
+
 /// What `async` cannot do in ferry fails clearly, on the task.
 #[test]
 fn async_limits_are_said_on_the_task() {
