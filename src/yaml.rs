@@ -368,7 +368,18 @@ impl MarkedEventReceiver for Builder {
                 if let Some(frame) = self.stack.pop() {
                     let (node, anchor) = match frame {
                         Frame::Seq(n, a) => (n, a),
-                        Frame::Map(n, a, _) => (n, a),
+                        Frame::Map(mut n, a, _) => {
+                            // A block mapping starts at its first key (the
+                            // parser marks it at that key's `:`).
+                            if let Kind::Map(entries) = &n.kind {
+                                if let Some((k, _)) = entries.first() {
+                                    if (k.line, k.col) < (n.line, n.col) {
+                                        (n.line, n.col) = (k.line, k.col);
+                                    }
+                                }
+                            }
+                            (n, a)
+                        }
                     };
                     self.push_value(node, anchor);
                 }
