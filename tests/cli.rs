@@ -632,6 +632,28 @@ fn connection_options_on_the_command_line() {
         .contains("other=ran-here/carol/bob");
 }
 
+/// `vars_prompt` without a terminal: nothing is asked (Ansible's warning),
+/// the default is used, and `-e` wins.
+#[test]
+fn vars_prompt_without_a_terminal_uses_defaults_and_extra_vars() {
+    let p = Project::new();
+    p.file("inventory", INV).file(
+        "p.yml",
+        "- hosts: localhost\n  gather_facts: false\n  vars_prompt:\n    - name: env\n      prompt: Where\n      default: staging\n    - name: user\n  tasks:\n    - debug: msg=\"{{ env }}/{{ user }}\"\n",
+    );
+    p.playbook("p.yml", &["-i", "inventory", "-e", "user=ada"])
+        .success()
+        .contains("Not prompting as we are not in interactive mode")
+        .contains("staging/ada");
+    p.file(
+        "bad.yml",
+        "- hosts: localhost\n  vars_prompt:\n    - prompt: no name\n  tasks: []\n",
+    );
+    p.playbook("bad.yml", &["-i", "inventory"])
+        .code(4)
+        .contains("bad.yml:3:7: a vars_prompt entry must be a mapping with a name");
+}
+
 /// What `async` cannot do in ferry fails clearly, on the task.
 #[test]
 fn async_limits_are_said_on_the_task() {

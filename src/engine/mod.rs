@@ -3,6 +3,7 @@
 
 mod host;
 mod play;
+mod prompt;
 mod result;
 mod task;
 

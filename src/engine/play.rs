@@ -80,9 +80,17 @@ pub async fn run_play(run: &Arc<Run>, play: &Play, book: &Path) -> Result<PlayEn
         defaults.extend(r.defaults.as_ref().clone());
         rvars.extend(r.vars.as_ref().clone());
     }
+    let mut play_vars = play.kw.vars.clone();
+    if !play.vars_prompt.is_empty() {
+        play_vars.extend(super::prompt::ask(
+            &play.vars_prompt,
+            &run.extra_vars,
+            &run.templar,
+        )?);
+    }
     let pc = PlayCtx {
         play,
-        play_vars: Arc::new(play.kw.vars.clone()),
+        play_vars: Arc::new(play_vars),
         role_defaults: Arc::new(defaults),
         role_vars: Arc::new(rvars),
         vars_files: Mutex::new(Default::default()),

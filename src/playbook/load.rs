@@ -154,6 +154,27 @@ fn load_play(node: &Node, file: &Path, base_dir: &Path, ctx: &LoadCtx) -> Result
                     other => vec![other],
                 }
             }
+            "vars_prompt" => {
+                let items: Vec<&Node> = match &v.kind {
+                    Kind::Seq(items) => items.iter().collect(),
+                    Kind::Null => Vec::new(),
+                    _ => vec![v],
+                };
+                for item in items {
+                    match yaml::to_json(item) {
+                        Value::Object(m) if m.get("name").is_some_and(Value::is_string) => {
+                            play.vars_prompt.push(m)
+                        }
+                        _ => {
+                            return Err(perr(
+                                file,
+                                item,
+                                "a vars_prompt entry must be a mapping with a name",
+                            ))
+                        }
+                    }
+                }
+            }
             "gather_facts" => play.gather_facts = Some(yaml::to_json(v)),
             "gather_subset" => play.gather_subset = Some(yaml::to_json(v)),
             "gather_timeout" => play.gather_timeout = Some(yaml::to_json(v)),

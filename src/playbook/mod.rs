@@ -184,6 +184,8 @@ pub struct Play {
     pub loc: Location,
     pub kw: Keywords,
     pub vars_files: Vec<Value>,
+    /// `vars_prompt` entries (mappings with at least `name`), asked at play start.
+    pub vars_prompt: Vec<Map<String, Value>>,
     pub gather_facts: Option<Value>,
     pub gather_subset: Option<Value>,
     pub gather_timeout: Option<Value>,
