@@ -152,6 +152,12 @@ pub struct PlaybookArgs {
     /// Start at the task with this name.
     #[arg(long = "start-at-task")]
     pub start_at_task: Option<String>,
+    /// Run notified handlers even if a task fails (every play's force_handlers).
+    #[arg(long = "force-handlers")]
+    pub force_handlers: bool,
+    /// Clear the fact cache of every host in the inventory first.
+    #[arg(long = "flush-cache")]
+    pub flush_cache: bool,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -403,7 +409,18 @@ async fn playbook(a: PlaybookArgs) -> Result<i32> {
     cfg.tags = a.tags.clone();
     cfg.skip_tags = a.skip_tags.clone();
     cfg.start_at_task = a.start_at_task.clone();
+    cfg.force_handlers = a.force_handlers;
     let inv = load_inventory(&inventory_sources(&a.common, &acfg), &acfg)?;
+    if a.flush_cache {
+        if let Some((dir, _)) = &cfg.fact_cache {
+            for h in inv.hosts.keys() {
+                // Host names become file names: never a path.
+                if !h.contains('/') && !h.starts_with('.') {
+                    let _ = std::fs::remove_file(dir.join(h));
+                }
+            }
+        }
+    }
     let books = engine::load_all(&cfg)?;
     if a.syntax_check {
         for p in &cfg.playbooks {

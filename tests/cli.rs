@@ -654,6 +654,33 @@ fn vars_prompt_without_a_terminal_uses_defaults_and_extra_vars() {
         .contains("bad.yml:3:7: a vars_prompt entry must be a mapping with a name");
 }
 
+/// `--force-handlers` runs what was notified before a failure;
+/// `--flush-cache` forgets cached facts.
+#[test]
+fn force_handlers_and_flush_cache_flags() {
+    let p = Project::new();
+    p.file(
+        "ansible.cfg",
+        "[defaults]\ngathering = smart\nfact_caching = jsonfile\nfact_caching_connection = cache\n",
+    )
+    .file("inventory", INV)
+    .file("cache/localhost", "{\"ferry_marker\": \"cached\"}")
+    .file(
+        "p.yml",
+        "- hosts: localhost\n  tasks:\n    - debug: msg=\"marker={{ ansible_facts.ferry_marker | default('none') }}\"\n    - command: echo hi\n      notify: h\n    - fail: msg=boom\n  handlers:\n    - name: h\n      copy: content=ran dest={{ playbook_dir }}/handler-ran\n",
+    );
+    let out = p.playbook("p.yml", &["-i", "inventory"]);
+    out.code(2).contains("marker=cached");
+    assert!(!p.path("handler-ran").exists());
+    let out = p.playbook(
+        "p.yml",
+        &["-i", "inventory", "--force-handlers", "--flush-cache"],
+    );
+    out.code(2).contains("marker=none");
+    assert!(p.path("handler-ran").exists(), "{}", out.stdout);
+    assert!(!p.read("cache/localhost").contains("ferry_marker"));
+}
+
 /// What `async` cannot do in ferry fails clearly, on the task.
 #[test]
 fn async_limits_are_said_on_the_task() {

@@ -53,6 +53,8 @@ pub struct RunConfig {
     pub fact_cache: Option<(PathBuf, u64)>,
     /// ansible.cfg's `ansible_managed` (None: Ansible's default string).
     pub ansible_managed: Option<String>,
+    /// `--force-handlers`: as if every play said `force_handlers: true`.
+    pub force_handlers: bool,
 }
 
 /// Shared state of one run.

@@ -407,7 +407,8 @@ pub async fn flush(run: &Arc<Run>, pc: &PlayCtx<'_>, hosts: &[String]) -> Result
                 .iter()
                 .filter(|host| {
                     let st = run.host_state(host);
-                    (st.active() || (pc.play.force_handlers && !st.unreachable))
+                    (st.active()
+                        || ((pc.play.force_handlers || run.cfg.force_handlers) && !st.unreachable))
                         && names.iter().any(|n| st.notified.contains(n))
                 })
                 .cloned()

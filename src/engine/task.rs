@@ -85,7 +85,9 @@ pub fn run_tasks<'a>(
                 .iter()
                 .filter(|h| {
                     let st = run.host_state(h);
-                    if section == Section::Always {
+                    // Handlers get the hosts `flush` chose (failed ones too
+                    // under force_handlers).
+                    if matches!(section, Section::Always | Section::Handler) {
                         !st.unreachable && !st.ended
                     } else {
                         st.active()
