@@ -277,36 +277,21 @@ fn gather_task(play: &Play) -> Task {
             args.insert(k.into(), v.clone());
         }
     }
+    let action = if crate::modules::find("setup").is_some() {
+        Action::Module {
+            module: "setup".into(),
+            args,
+        }
+    } else {
+        Action::Meta("noop".into())
+    };
     Task {
         name: Some("Gathering Facts".into()),
-        loc: play.loc.clone(),
-        action: if crate::modules::find("setup").is_some() {
-            Action::Module {
-                module: "setup".into(),
-                args,
-            }
-        } else {
-            Action::Meta("noop".into())
-        },
         kw: crate::playbook::Keywords {
             tags: vec!["always".into()],
             ..Default::default()
         },
-        loop_: None,
-        loop_control: Default::default(),
-        register: None,
-        until: None,
-        retries: None,
-        delay: None,
-        timeout: None,
-        async_: None,
-        poll: None,
-        changed_when: None,
-        failed_when: None,
-        notify: Vec::new(),
-        listen: Vec::new(),
-        base_dir: play.base_dir.clone(),
-        role: None,
+        ..Task::new(play.loc.clone(), action, play.base_dir.clone())
     }
 }
 

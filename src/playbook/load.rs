@@ -489,25 +489,12 @@ fn load_task(
     })?;
     let mut kw = Keywords::default();
     let mut task = Task {
-        name: None,
-        loc: loc(file, node),
-        action: Action::Meta("noop".into()),
-        kw: Keywords::default(),
-        loop_: None,
-        loop_control: LoopControl::default(),
-        register: None,
-        until: None,
-        retries: None,
-        delay: None,
-        timeout: None,
-        async_: None,
-        poll: None,
-        changed_when: None,
-        failed_when: None,
-        notify: Vec::new(),
-        listen: Vec::new(),
-        base_dir: base_dir.to_path_buf(),
         role: role.cloned(),
+        ..Task::new(
+            loc(file, node),
+            Action::Meta("noop".into()),
+            base_dir.to_path_buf(),
+        )
     };
     let mut action: Option<(String, &Node, &Node)> = None;
     let mut extra_args: Map<String, Value> = Map::new();

@@ -152,6 +152,31 @@ pub struct Task {
 }
 
 impl Task {
+    /// A task doing `action`, every other field empty.
+    pub fn new(loc: Location, action: Action, base_dir: PathBuf) -> Task {
+        Task {
+            name: None,
+            loc,
+            action,
+            kw: Keywords::default(),
+            loop_: None,
+            loop_control: LoopControl::default(),
+            register: None,
+            until: None,
+            retries: None,
+            delay: None,
+            timeout: None,
+            async_: None,
+            poll: None,
+            changed_when: None,
+            failed_when: None,
+            notify: Vec::new(),
+            listen: Vec::new(),
+            base_dir,
+            role: None,
+        }
+    }
+
     /// Name shown in output: the task's name, or `role : module`.
     pub fn display_name(&self) -> String {
         let base = match (&self.name, &self.action) {
