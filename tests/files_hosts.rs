@@ -463,3 +463,42 @@ fn tempfile_wait_for_pause_script() {
         );
     }
 }
+
+/// A source of 1 MiB or more is streamed from its file (never read whole):
+/// under `become`, on 3 hosts at once, the bytes on each disk are the file's,
+/// with the mode asked for; the re-run changes nothing.
+#[test]
+fn large_copy_is_streamed_under_become() {
+    let Some(dir) = lab() else { return };
+    let d = format!("{BASE}/stream");
+    let p = project(
+        &dir,
+        &format!("- hosts: {LIMIT}\n  gather_facts: false\n  become: true\n  tasks:\n    - file: path={d} state=directory\n    - copy: src=big.bin dest={d}/big.bin mode=0640 owner=root\n"),
+    );
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    std::fs::write(p.path("big.bin"), &data).unwrap();
+    let want = {
+        use sha1::Digest;
+        hex::encode(sha1::Sha1::digest(&data))
+    };
+    for h in HOSTS {
+        on_host(&dir, h, &format!("rm -rf {d}"));
+    }
+    let first = p.playbook("site.yml", &["-i", "inventory.ini", "-l", LIMIT]);
+    changed(&first, (2, 0));
+    for h in HOSTS {
+        assert_eq!(
+            on_host(
+                &dir,
+                h,
+                &format!("sha1sum < {d}/big.bin | cut -d' ' -f1; stat -c '%a %U %s' {d}/big.bin")
+            ),
+            format!("{want}\n640 root 3000000\n"),
+            "{h}"
+        );
+    }
+    let again = p.playbook("site.yml", &["-i", "inventory.ini", "-l", LIMIT]);
+    changed(&again, (0, 0));
+}

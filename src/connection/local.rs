@@ -35,14 +35,14 @@ impl Connection for Local {
     async fn exec_raw(
         &self,
         cmdline: &str,
-        stdin: &[&[u8]],
+        stdin: super::Stdin<'_>,
         timeout: Option<Duration>,
     ) -> Result<ExecOut, ConnError> {
         super::count(&super::REMOTE_COMMANDS);
         let mut cmd = tokio::process::Command::new("/bin/sh");
         cmd.arg("-c")
             .arg(cmdline)
-            .stdin(if stdin.is_empty() {
+            .stdin(if stdin.is_none() {
                 Stdio::null()
             } else {
                 Stdio::piped()

@@ -103,15 +103,46 @@ impl Identity {
     }
 }
 
+/// What a command reads on its stdin: byte pieces in order, then a stream
+/// (a file read while it is sent). Nothing at all: stdin is /dev/null.
+#[derive(Default)]
+pub struct Stdin<'a> {
+    pub pieces: Vec<&'a [u8]>,
+    pub tail: Option<&'a mut (dyn tokio::io::AsyncRead + Send + Unpin + 'static)>,
+}
+
+impl<'a> Stdin<'a> {
+    pub fn bytes(pieces: &[&'a [u8]]) -> Stdin<'a> {
+        Stdin {
+            pieces: pieces.to_vec(),
+            tail: None,
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.pieces.is_empty() && self.tail.is_none()
+    }
+
+    /// Everything, read into memory (for connections that only record it).
+    pub async fn collect(self) -> std::io::Result<Vec<u8>> {
+        use tokio::io::AsyncReadExt;
+        let mut all = self.pieces.concat();
+        if let Some(t) = self.tail {
+            t.read_to_end(&mut all).await?;
+        }
+        Ok(all)
+    }
+}
+
 #[async_trait]
 pub trait Connection: Send + Sync {
     /// Runs a shell command line (already quoted) on the host through `sh -c`.
-    /// `stdin` is written in pieces, in order (none: no input), so a password
-    /// line and a large file are sent without being joined in memory.
+    /// `stdin` is written in pieces and then streamed, so a password line and
+    /// a large file are sent without being joined (or read whole) in memory.
     async fn exec_raw(
         &self,
         cmdline: &str,
-        stdin: &[&[u8]],
+        stdin: Stdin<'_>,
         timeout: Option<Duration>,
     ) -> Result<ExecOut, ConnError>;
 
@@ -166,22 +197,37 @@ pub async fn exec_oneshot<C: Connection + ?Sized>(
     escalate: Option<&Become>,
     timeout: Option<Duration>,
 ) -> Result<ExecOut, ConnError> {
+    exec_input(
+        conn,
+        script,
+        Stdin::bytes(stdin.as_slice()),
+        escalate,
+        timeout,
+    )
+    .await
+}
+
+/// [`exec_oneshot`] with any stdin, e.g. a file streamed as it is read.
+pub async fn exec_input<C: Connection + ?Sized>(
+    conn: &C,
+    script: &str,
+    stdin: Stdin<'_>,
+    escalate: Option<&Become>,
+    timeout: Option<Duration>,
+) -> Result<ExecOut, ConnError> {
     let Some(b) = needed_become(escalate, conn.remote_user()) else {
         return conn
-            .exec_raw(
-                &format!("sh -c {}", quote(script)),
-                stdin.as_slice(),
-                timeout,
-            )
+            .exec_raw(&format!("sh -c {}", quote(script)), stdin, timeout)
             .await;
     };
     let (cmd, password) = wrap_become(script, b);
-    let input: Vec<&[u8]> = [password.as_slice()]
-        .into_iter()
-        .chain(stdin)
-        .filter(|s| !s.is_empty())
-        .collect();
-    let mut out = conn.exec_raw(&cmd, &input, timeout).await?;
+    let mut input = Stdin {
+        pieces: vec![password.as_slice()],
+        tail: stdin.tail,
+    };
+    input.pieces.extend(stdin.pieces);
+    input.pieces.retain(|p| !p.is_empty());
+    let mut out = conn.exec_raw(&cmd, input, timeout).await?;
     strip_become_marker(&mut out, b)?;
     Ok(out)
 }
@@ -229,10 +275,15 @@ pub fn wrap_become(script: &str, b: &Become) -> (String, Vec<u8>) {
 
 /// Writes the pieces of a command's stdin, then closes it. Errors are ignored:
 /// a command that does not read its input closes the pipe early.
-pub async fn feed<W: tokio::io::AsyncWrite + Unpin>(mut w: W, pieces: &[&[u8]]) {
+pub async fn feed<W: tokio::io::AsyncWrite + Unpin>(mut w: W, stdin: Stdin<'_>) {
     use tokio::io::AsyncWriteExt;
-    for p in pieces {
+    for p in &stdin.pieces {
         if w.write_all(p).await.is_err() {
+            return;
+        }
+    }
+    if let Some(t) = stdin.tail {
+        if tokio::io::copy(t, &mut w).await.is_err() {
             return;
         }
     }
@@ -302,7 +353,7 @@ mod tests {
     async fn stdin_pieces_in_order_and_password_first() {
         let local = local::Local::new();
         let out = local
-            .exec_raw("cat", &[b"abc".as_slice(), b"def"], None)
+            .exec_raw("cat", Stdin::bytes(&[b"abc".as_slice(), b"def"]), None)
             .await
             .unwrap();
         assert_eq!(out.stdout, b"abcdef");
@@ -310,7 +361,7 @@ mod tests {
         let out = local
             .exec_raw(
                 "echo done",
-                &[big.as_slice()],
+                Stdin::bytes(&[big.as_slice()]),
                 Some(Duration::from_secs(20)),
             )
             .await
@@ -327,8 +378,28 @@ mod tests {
         exec_oneshot(&rec, "cat", Some(b"data".as_slice()), Some(&b), None)
             .await
             .ok();
+        // A streamed file goes after the password line too.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"file-body").unwrap();
+        let mut f = tokio::fs::File::open(dir.path().join("f")).await.unwrap();
+        let streamed = Stdin {
+            pieces: Vec::new(),
+            tail: Some(&mut f),
+        };
+        exec_input(&rec, "cat", streamed, Some(&b), None).await.ok();
         let stdins = rec.stdins.lock().unwrap().clone();
-        assert_eq!(stdins, vec![Some(b"pw\ndata".to_vec())]);
+        assert_eq!(
+            stdins,
+            vec![Some(b"pw\ndata".to_vec()), Some(b"pw\nfile-body".to_vec())]
+        );
+        // Over a real pipe: pieces, then the stream.
+        let mut f = tokio::fs::File::open(dir.path().join("f")).await.unwrap();
+        let both = Stdin {
+            pieces: vec![b"head:".as_slice()],
+            tail: Some(&mut f),
+        };
+        let out = local.exec_raw("cat", both, None).await.unwrap();
+        assert_eq!(out.stdout, b"head:file-body");
     }
 
     #[test]

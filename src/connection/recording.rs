@@ -62,7 +62,7 @@ impl Connection for Recording {
     async fn exec_raw(
         &self,
         cmdline: &str,
-        stdin: &[&[u8]],
+        stdin: super::Stdin<'_>,
         _timeout: Option<Duration>,
     ) -> Result<ExecOut, ConnError> {
         // Undo the `sh -c '<script>'` quoting so tests read plain scripts.
@@ -76,10 +76,17 @@ impl Connection for Recording {
             })
             .unwrap_or_else(|| cmdline.to_string());
         self.log.lock().expect("lock").push(script.clone());
-        self.stdins
-            .lock()
-            .expect("lock")
-            .push((!stdin.is_empty()).then(|| stdin.concat()));
+        let input = if stdin.is_none() {
+            None
+        } else {
+            Some(
+                stdin
+                    .collect()
+                    .await
+                    .map_err(|e| ConnError::Other(e.to_string()))?,
+            )
+        };
+        self.stdins.lock().expect("lock").push(input);
         let responses = self.responses.lock().expect("lock");
         let hit = responses.iter().find(|(n, ..)| script.contains(n.as_str()));
         Ok(match hit {

@@ -373,7 +373,7 @@ impl Connection for Ssh {
     async fn exec_raw(
         &self,
         cmdline: &str,
-        stdin: &[&[u8]],
+        stdin: super::Stdin<'_>,
         timeout: Option<Duration>,
     ) -> Result<ExecOut, ConnError> {
         let session = self.session()?;
@@ -381,7 +381,7 @@ impl Connection for Ssh {
         super::count(&super::SSH_CHANNELS);
         let fut = async {
             let mut cmd = session.raw_command(cmdline);
-            cmd.stdin(if stdin.is_empty() {
+            cmd.stdin(if stdin.is_none() {
                 Stdio::null()
             } else {
                 Stdio::piped()

@@ -187,11 +187,7 @@ async fn put_source(
     let place = Place::from_args(&dest, mode, args);
     let backup = match data {
         Source::Bytes(b) => util::place(ctx, b, &place).await?,
-        Source::File { path, .. } => {
-            let bytes = std::fs::read(path)
-                .map_err(|e| ModError::fail(format!("{}: {e}", path.display())))?;
-            util::place(ctx, &bytes, &place).await?
-        }
+        Source::File { path, .. } => util::place_file(ctx, path, &place).await?,
     };
     if let Some(b) = backup {
         o = o.with("backup_file", b);

@@ -314,6 +314,37 @@ impl Ctx<'_> {
     }
 
     pub async fn sh_in(&self, script: &str, stdin: Option<&[u8]>) -> Result<ExecOut, ModError> {
+        let script = self.prepared(script);
+        Ok(self
+            .conn
+            .exec(&script, stdin, self.escalate.as_ref(), self.timeout)
+            .await?)
+    }
+
+    /// Runs a script whose stdin is `input`, read while it is sent (a large
+    /// file never held whole in memory).
+    pub async fn sh_stream(
+        &self,
+        script: &str,
+        input: &mut (dyn tokio::io::AsyncRead + Send + Unpin + 'static),
+    ) -> Result<ExecOut, ModError> {
+        let script = self.prepared(script);
+        let stdin = crate::connection::Stdin {
+            pieces: Vec::new(),
+            tail: Some(input),
+        };
+        Ok(crate::connection::exec_input(
+            self.conn,
+            &script,
+            stdin,
+            self.escalate.as_ref(),
+            self.timeout,
+        )
+        .await?)
+    }
+
+    /// The task's environment exported before `script`; traced unless no_log.
+    fn prepared(&self, script: &str) -> String {
         let script = if self.env.is_empty() {
             script.to_string()
         } else {
@@ -329,10 +360,7 @@ impl Ctx<'_> {
         } else {
             tracing::trace!(host = self.host, script = %script, "exec");
         }
-        Ok(self
-            .conn
-            .exec(&script, stdin, self.escalate.as_ref(), self.timeout)
-            .await?)
+        script
     }
 
     /// A controller-side file named by a task (`copy src:`, `template src:`),

@@ -222,6 +222,20 @@ pub async fn place(ctx: &Ctx<'_>, data: &[u8], p: &Place<'_>) -> Result<Option<S
     placed(&out, p.dest)
 }
 
+/// [`place`] for a controller file, streamed as it is read.
+pub async fn place_file(
+    ctx: &Ctx<'_>,
+    path: &std::path::Path,
+    p: &Place<'_>,
+) -> Result<Option<String>, ModError> {
+    let s = place_script(p)?;
+    let mut f = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| ModError::fail(format!("{}: {e}", path.display())))?;
+    let out = ctx.sh_stream(&s, &mut f).await?;
+    placed(&out, p.dest)
+}
+
 /// What a run of `place_script` reported: the backup file, or the failure.
 pub fn placed(out: &crate::connection::ExecOut, dest: &str) -> Result<Option<String>, ModError> {
     if out.rc != 0 {
