@@ -527,3 +527,35 @@ fn async_jobs_outlive_the_run_and_async_status_reads_them() {
         "cleanup left files"
     );
 }
+
+/// sysctl: the running value (sysctl_set) and a drop-in file, rewritten
+/// atomically; `--check` changes neither; `state: absent` removes the line.
+#[test]
+fn sysctl_sets_the_kernel_and_the_file() {
+    let Some(dir) = lab() else { return };
+    let h = "lab-2";
+    let f = "/etc/sysctl.d/90-ferry-test.conf";
+    on_host(&dir, h, &format!("rm -f {f}; printf '# kept\\nvm.swappiness = 60\\n' > {f}; sysctl -w net.ipv4.ip_forward=0 >/dev/null"));
+    let probe = |h: &str| on_host(&dir, h, &format!("sysctl -n net.ipv4.ip_forward; cat {f}"));
+    let p = project(
+        &dir,
+        &format!("- hosts: {h}\n  gather_facts: false\n  become: true\n  tasks:\n    - sysctl: name=net.ipv4.ip_forward value=1 sysctl_set=true sysctl_file={f}\n    - ansible.posix.sysctl:\n        key: net.ipv4.conf.all.rp_filter\n        val: 2\n        sysctl_file: {f}\n        reload: false\n"),
+    );
+    check_apply_again(&dir, &p, &[h], 2, &probe);
+    assert_eq!(
+        probe(h),
+        "1\n# kept\nvm.swappiness=60\nnet.ipv4.ip_forward=1\nnet.ipv4.conf.all.rp_filter=2\n"
+    );
+    p.file(
+        "site.yml",
+        &format!("- hosts: {h}\n  gather_facts: false\n  become: true\n  tasks:\n    - sysctl: name=net.ipv4.conf.all.rp_filter state=absent sysctl_file={f} reload=false\n    - sysctl: name=net.ipv4.ip_forward value=0 sysctl_set=true sysctl_file={f}\n"),
+    );
+    let out = p.playbook("site.yml", &["-i", "inventory.ini", "-l", h]);
+    out.success();
+    assert_eq!(out.recap(h).changed, 2, "{}", out.stdout);
+    assert_eq!(
+        probe(h),
+        "0\n# kept\nvm.swappiness=60\nnet.ipv4.ip_forward=0\n"
+    );
+    on_host(&dir, h, &format!("rm -f {f}"));
+}

@@ -64,6 +64,7 @@ mod slurp;
 mod stat;
 mod sudoers;
 mod sysadmin;
+mod sysctl;
 mod systemd;
 mod tempfile;
 mod template;
@@ -139,6 +140,7 @@ pub fn all() -> &'static [&'static dyn Module] {
         &slurp::Slurp,
         &stat::Stat,
         &sudoers::Sudoers,
+        &sysctl::Sysctl,
         &systemd::Systemd,
         &tempfile::TempFile,
         &template::Template,
