@@ -502,3 +502,37 @@ fn large_copy_is_streamed_under_become() {
     let again = p.playbook("site.yml", &["-i", "inventory.ini", "-l", LIMIT]);
     changed(&again, (0, 0));
 }
+
+/// ini_file on a host's disk: an option changed where it stands (even
+/// commented out), one added, a section appended, another removed; `--check`
+/// leaves the file; the re-run changes nothing. (Same results as Ansible's
+/// module for this sequence, compared locally.)
+#[test]
+fn ini_file_edits_in_place() {
+    let Some(dir) = lab() else { return };
+    let d = format!("{BASE}/ini");
+    let f = format!("{d}/app.ini");
+    on_host(&dir, "lab-1", &format!("rm -rf {d} && mkdir -p {d} && printf '; app\\n[server]\\n# port = 80\\nhost = a\\n\\n[old]\\nx = 1\\n' > {f} && chmod 0640 {f}"));
+    let p = lab1_play(
+        &dir,
+        &format!("    - community.general.ini_file: {{path: {f}, section: server, option: port, value: '8080'}}\n    - ini_file: {{path: {f}, section: server, option: workers, value: '4'}}\n    - ini_file: {{path: {f}, section: db, option: url, value: 'pg://x', no_extra_spaces: true}}\n    - ini_file: {{path: {f}, section: old, state: absent}}\n"),
+    );
+    let before = on_host(&dir, "lab-1", &format!("cat {f}"));
+    let check = p.playbook(
+        "site.yml",
+        &["-i", "inventory.ini", "-l", "lab-1", "--check"],
+    );
+    check.success();
+    assert_eq!(check.recap("lab-1").changed, 4, "{}", check.stdout);
+    assert_eq!(on_host(&dir, "lab-1", &format!("cat {f}")), before);
+    let first = p.playbook("site.yml", &["-i", "inventory.ini", "-l", "lab-1"]);
+    first.success();
+    assert_eq!(first.recap("lab-1").changed, 4, "{}", first.stdout);
+    assert_eq!(
+        on_host(&dir, "lab-1", &format!("cat {f}; stat -c %a {f}")),
+        "; app\n[server]\nport = 8080\nhost = a\nworkers = 4\n\n[db]\nurl=pg://x\n640\n"
+    );
+    let again = p.playbook("site.yml", &["-i", "inventory.ini", "-l", "lab-1"]);
+    again.success();
+    assert_eq!(again.recap("lab-1").changed, 0, "{}", again.stdout);
+}

@@ -41,6 +41,7 @@ mod getent;
 mod git;
 mod group;
 mod hostname;
+mod ini_file;
 mod jenkins_api;
 mod jenkins_build;
 mod jenkins_job;
@@ -121,6 +122,7 @@ pub fn all() -> &'static [&'static dyn Module] {
         &git::Git,
         &group::Group,
         &hostname::Hostname,
+        &ini_file::IniFile,
         &jenkins_build::JenkinsBuild,
         &jenkins_job::JenkinsJob,
         &jenkins_plugin::JenkinsPlugin,
