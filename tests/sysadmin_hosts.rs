@@ -559,3 +559,36 @@ fn sysctl_sets_the_kernel_and_the_file() {
     );
     on_host(&dir, h, &format!("rm -f {f}"));
 }
+
+/// alternatives with Debian's update-alternatives: install and select one
+/// (manual mode), install another without selecting it, then auto mode
+/// follows the priority, and absent removes it.
+#[test]
+fn alternatives_install_select_auto_and_remove() {
+    let Some(dir) = lab() else { return };
+    let h = "lab-3";
+    on_host(&dir, h, "update-alternatives --remove-all ferry-tool >/dev/null 2>&1; rm -rf /opt/ferry-alt; mkdir -p /opt/ferry-alt && for t in a b; do printf '#!/bin/sh\\necho %s\\n' $t > /opt/ferry-alt/$t; chmod 755 /opt/ferry-alt/$t; done");
+    let probe = |h: &str| {
+        on_host(&dir, h, "ferry-tool 2>&1; update-alternatives --query ferry-tool 2>/dev/null | grep -E '^(Status|Alternative):'")
+    };
+    let book = |tasks: &str| {
+        format!("- hosts: {h}\n  gather_facts: false\n  become: true\n  tasks:\n{tasks}")
+    };
+    let p = project(
+        &dir,
+        &book("    - community.general.alternatives: name=ferry-tool link=/usr/local/bin/ferry-tool path=/opt/ferry-alt/a priority=10\n    - alternatives: name=ferry-tool link=/usr/local/bin/ferry-tool path=/opt/ferry-alt/b priority=20 state=present\n"),
+    );
+    check_apply_again(&dir, &p, &[h], 2, &probe);
+    assert_eq!(
+        probe(h),
+        "a\nStatus: manual\nAlternative: /opt/ferry-alt/a\nAlternative: /opt/ferry-alt/b\n"
+    );
+    p.file("site.yml", &book("    - alternatives: name=ferry-tool path=/opt/ferry-alt/b state=auto\n    - alternatives: name=ferry-tool path=/opt/ferry-alt/a state=absent\n"));
+    check_apply_again(&dir, &p, &[h], 2, &probe);
+    assert_eq!(probe(h), "b\nStatus: auto\nAlternative: /opt/ferry-alt/b\n");
+    on_host(
+        &dir,
+        h,
+        "update-alternatives --remove-all ferry-tool; rm -rf /opt/ferry-alt",
+    );
+}

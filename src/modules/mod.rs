@@ -12,6 +12,7 @@ mod textfile;
 pub use textfile::FileMemo;
 pub mod util;
 
+mod alternatives;
 mod apt;
 mod apt_key;
 mod apt_repository;
@@ -91,6 +92,7 @@ pub use spec::{to_bool, Args, Kind, ModuleSpec, Param};
 /// Every module ferry has. Adding a module: a file above and a line here.
 pub fn all() -> &'static [&'static dyn Module] {
     &[
+        &alternatives::Alternatives,
         &apt::Apt,
         &apt_key::AptKey,
         &apt_repository::AptRepository,
