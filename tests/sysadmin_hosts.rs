@@ -566,7 +566,7 @@ fn sysctl_sets_the_kernel_and_the_file() {
 #[test]
 fn alternatives_install_select_auto_and_remove() {
     let Some(dir) = lab() else { return };
-    let h = "lab-3";
+    let h = "lab-1"; // not lab-3: the hostname test renames it meanwhile
     on_host(&dir, h, "update-alternatives --remove-all ferry-tool >/dev/null 2>&1; rm -rf /opt/ferry-alt; mkdir -p /opt/ferry-alt && for t in a b; do printf '#!/bin/sh\\necho %s\\n' $t > /opt/ferry-alt/$t; chmod 755 /opt/ferry-alt/$t; done");
     let probe = |h: &str| {
         on_host(&dir, h, "ferry-tool 2>&1; update-alternatives --query ferry-tool 2>/dev/null | grep -E '^(Status|Alternative):'")
