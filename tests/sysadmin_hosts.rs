@@ -592,3 +592,51 @@ fn alternatives_install_select_auto_and_remove() {
         "update-alternatives --remove-all ferry-tool; rm -rf /opt/ferry-alt",
     );
 }
+
+/// mount: a tmpfs in the host's own mount namespace, through an fstab of
+/// its own: mounted (line written, mounted with it), changed options
+/// (remounted), absent (unmounted, line and directory gone).
+#[test]
+fn mount_writes_fstab_and_mounts() {
+    let Some(dir) = lab() else { return };
+    let h = "lab-2";
+    let (m, f) = ("/srv/ferry-mnt", "/etc/ferry-test.fstab");
+    on_host(
+        &dir,
+        h,
+        &format!("umount {m} 2>/dev/null; rm -rf {m}; printf '# test fstab\\n' > {f}"),
+    );
+    let probe = |h: &str| {
+        on_host(&dir, h, &format!("grep -c ' {m} ' /proc/self/mountinfo; grep -o 'size=[0-9a-z]*' /proc/mounts | grep -v 'size=[0-9]*k$' ; cat {f}"))
+    };
+    let book = |opts: &str, state: &str| {
+        format!("- hosts: {h}\n  gather_facts: false\n  become: true\n  tasks:\n    - ansible.posix.mount: path={m} src=tmpfs fstype=tmpfs opts={opts} state={state} fstab={f}\n")
+    };
+    let p = project(&dir, &book("size=1m", "mounted"));
+    check_apply_again(&dir, &p, &[h], 1, &probe);
+    let opts_of = |h: &str| {
+        on_host(
+            &dir,
+            h,
+            &format!("grep ' {m} ' /proc/mounts | cut -d' ' -f4"),
+        )
+    };
+    assert!(opts_of(h).contains("size=1024k"), "{}", opts_of(h));
+    assert!(
+        on_host(&dir, h, &format!("cat {f}")).ends_with(&format!("tmpfs {m} tmpfs size=1m 0 0\n"))
+    );
+    p.file("site.yml", &book("size=2m", "mounted"));
+    check_apply_again(&dir, &p, &[h], 1, &probe);
+    assert!(opts_of(h).contains("size=2048k"), "{}", opts_of(h));
+    p.file("site.yml", &book("size=2m", "absent"));
+    check_apply_again(&dir, &p, &[h], 1, &probe);
+    assert_eq!(
+        on_host(
+            &dir,
+            h,
+            &format!("grep -c ' {m} ' /proc/self/mountinfo; cat {f}; test -e {m} || echo gone")
+        ),
+        "0\n# test fstab\ngone\n"
+    );
+    on_host(&dir, h, &format!("rm -f {f}"));
+}

@@ -49,6 +49,7 @@ mod jenkins_job;
 mod jenkins_plugin;
 mod jenkins_script;
 mod lineinfile;
+mod mount;
 mod netfile;
 mod package;
 mod package_facts;
@@ -130,6 +131,7 @@ pub fn all() -> &'static [&'static dyn Module] {
         &jenkins_plugin::JenkinsPlugin,
         &jenkins_script::JenkinsScript,
         &lineinfile::LineInFile,
+        &mount::Mount,
         &package::Package,
         &package_facts::PackageFacts,
         &pause::Pause,
