@@ -13,7 +13,9 @@ use base64::Engine;
 use chrono::{DateTime, Local};
 use serde_json::{json, Value};
 
-use super::{command, Args, Ctx, Kind, ModError, ModResult, Module, ModuleSpec, Outcome, Param};
+use super::{
+    command, util, Args, Ctx, Kind, ModError, ModResult, Module, ModuleSpec, Outcome, Param,
+};
 use crate::connection::{quote, ExecOut};
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -89,20 +91,15 @@ fn from_nanos(s: &str) -> DateTime<Local> {
     DateTime::from_timestamp_nanos(n).into()
 }
 
-fn section<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    let tag = format!("=={name}\n");
-    let i = text.find(&tag)? + tag.len();
-    let rest = &text[i..];
-    Some(rest.find("\n==").map_or(rest, |j| &rest[..j]))
-}
-
 /// The job's result from what the status script printed.
 fn status_from(jid: &str, text: &str) -> ModResult {
+    let secs = util::sections(text);
+    let section = |name| util::section(&secs, name);
     let base = |o: Outcome| o.with("ansible_job_id", jid).with("started", 1);
-    let Some(rc) = section(text, "RC") else {
+    let Some(rc) = section("RC") else {
         return Ok(base(Outcome::ok()).with("finished", 0));
     };
-    let saved: Value = serde_json::from_str(section(text, "ARGS").unwrap_or("{}"))
+    let saved: Value = serde_json::from_str(section("ARGS").unwrap_or("{}"))
         .map_err(|e| ModError::fail(format!("job {jid}: unreadable arguments file: {e}")))?;
     let module = saved["module"].as_str().unwrap_or("command");
     let spec = super::find(module)
@@ -113,7 +110,7 @@ fn status_from(jid: &str, text: &str) -> ModResult {
         .map_err(ModError::fail)?;
     let b64 = |name| {
         base64::engine::general_purpose::STANDARD
-            .decode(section(text, name).unwrap_or("").replace(['\n', '\r'], ""))
+            .decode(section(name).unwrap_or("").replace(['\n', '\r'], ""))
             .unwrap_or_default()
     };
     let rc: i32 = rc.trim().parse().unwrap_or(-1);
@@ -122,10 +119,10 @@ fn status_from(jid: &str, text: &str) -> ModResult {
         stdout: b64("OUT"),
         stderr: b64("ERR"),
     };
-    let start = from_nanos(section(text, "START").unwrap_or(""));
-    let end = from_nanos(section(text, "END").unwrap_or(""));
+    let start = from_nanos(section("START").unwrap_or(""));
+    let end = from_nanos(section("END").unwrap_or(""));
     let mut o = command::job_result(module, &args, &out, start, end)?;
-    let limit = section(text, "LIMIT").unwrap_or("").trim();
+    let limit = section("LIMIT").unwrap_or("").trim();
     if rc == 124 {
         // `timeout` ended it.
         o.failed = true;

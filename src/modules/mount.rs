@@ -129,13 +129,6 @@ fn mounted(mountinfo: &str, path: &str) -> bool {
         .any(|l| l.split_whitespace().nth(4) == Some(want.as_str()))
 }
 
-fn section<'a>(text: &'a str, name: &str) -> &'a str {
-    let tag = format!("=={name}\n");
-    let Some(i) = text.find(&tag) else { return "" };
-    let rest = &text[i + tag.len()..];
-    rest.find("\n==").map_or(rest, |j| &rest[..j + 1])
-}
-
 #[async_trait]
 impl Module for Mount {
     fn spec(&self) -> &'static ModuleSpec {
@@ -173,10 +166,13 @@ impl Module for Mount {
         );
         let out = ctx.sh(&read).await?;
         let text = out.stdout_str();
-        let old = section(&text, "FSTAB");
+        let secs = util::sections(&text);
+        let section = |name| util::section(&secs, name).unwrap_or("");
+        // The read adds a newline before the next marker.
+        let old = section("FSTAB");
         let old = old.strip_suffix('\n').unwrap_or(old);
-        let is_mounted = mounted(section(&text, "MOUNTINFO"), &path);
-        let exists = section(&text, "EXISTS").trim() == "yes";
+        let is_mounted = mounted(section("MOUNTINFO"), &path);
+        let exists = section("EXISTS").trim() == "yes";
         // 2. Decide: the new fstab and the commands, as Ansible's module does.
         let mut new_fstab: Option<String> = None;
         let mut cmds: Vec<String> = Vec::new();

@@ -87,13 +87,6 @@ pub fn rewrite(text: &str, name: &str, value: Option<&str>) -> (Option<String>, 
     (current, out)
 }
 
-fn section<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    let tag = format!("=={name}\n");
-    let i = text.find(&tag)? + tag.len();
-    let rest = &text[i..];
-    Some(rest.find("\n==").map_or(rest, |j| &rest[..j + 1]))
-}
-
 #[async_trait]
 impl Module for Sysctl {
     fn spec(&self) -> &'static ModuleSpec {
@@ -136,10 +129,14 @@ impl Module for Sysctl {
                 "Failed to find required executable \"sysctl\"",
             ));
         }
-        let proc_value = section(&text, "PROC").map(str::to_string);
-        let real = section(&text, "REAL").unwrap_or(file).trim().to_string();
+        let secs = util::sections(&text);
+        let proc_value = util::section(&secs, "PROC").map(str::to_string);
+        let real = util::section(&secs, "REAL")
+            .unwrap_or(file)
+            .trim()
+            .to_string();
         let (file_value, new_text) = rewrite(
-            section(&text, "FILE").unwrap_or(""),
+            util::section(&secs, "FILE").unwrap_or(""),
             &name,
             present.then_some(value.as_str()),
         );

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::util::{section, sections};
 use super::{Args, Ctx, Kind, ModError, ModResult, Module, ModuleSpec, Outcome, Param};
 use crate::connection::join_argv;
 
@@ -67,23 +68,6 @@ echo "$c"
 "#;
 
 /// Sections of a script's output, each introduced by a `==NAME` line.
-fn sections(out: &str) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = Vec::new();
-    for line in out.lines() {
-        if let Some(name) = line.strip_prefix("==") {
-            v.push((name.to_string(), String::new()));
-        } else if let Some(last) = v.last_mut() {
-            last.1.push_str(line);
-            last.1.push('\n');
-        }
-    }
-    v
-}
-
-fn section<'a>(s: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    s.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str())
-}
-
 /// One `### tuple ###` line of ufw's user rules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tuple {

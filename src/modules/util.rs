@@ -154,6 +154,26 @@ pub fn sha1_file_once(path: &std::path::Path) -> std::io::Result<String> {
     Ok(s)
 }
 
+/// A remote script's output cut at its `==NAME` marker lines: (name, the
+/// lines after it, each with its newline), in order.
+pub fn sections(out: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = Vec::new();
+    for line in out.lines() {
+        if let Some(name) = line.strip_prefix("==") {
+            v.push((name.to_string(), String::new()));
+        } else if let Some(last) = v.last_mut() {
+            last.1.push_str(line);
+            last.1.push('\n');
+        }
+    }
+    v
+}
+
+/// The text of the first section called `name`.
+pub fn section<'a>(s: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    s.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str())
+}
+
 /// Options for placing a file atomically.
 #[derive(Debug, Clone, Default)]
 pub struct Place<'a> {
