@@ -65,9 +65,7 @@ fn template_vars(src: &str, path: &Path, dest: &str, managed: &str) -> Map<Strin
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok();
     let uid = meta.as_ref().map(|m| m.uid()).unwrap_or(0);
-    let owner = crate::template::filters::local_passwd(|f| f[2] == uid.to_string())
-        .map(|f| f[0].clone())
-        .unwrap_or_else(|| uid.to_string());
+    let owner = owner_name(uid);
     let mtime: DateTime<Local> = meta
         .and_then(|m| m.modified().ok())
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -101,12 +99,36 @@ fn template_vars(src: &str, path: &Path, dest: &str, managed: &str) -> Map<Strin
     m
 }
 
+/// The controller's name, read once per run (every template render asks).
 fn controller_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into())
+    })
+    .clone()
+}
+
+/// A controller user's name from /etc/passwd (else the uid), looked up once
+/// per uid and run: every host renders the same template files.
+fn owner_name(uid: u32) -> String {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashMap<u32, String>>> = OnceLock::new();
+    NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .expect("names")
+        .entry(uid)
+        .or_insert_with(|| {
+            crate::template::filters::local_passwd(|f| f[2] == uid.to_string())
+                .map(|f| f[0].clone())
+                .unwrap_or_else(|| uid.to_string())
+        })
+        .clone()
 }
 
 /// Python's `str(datetime)`: microseconds only when there are some.
